@@ -182,7 +182,29 @@ extern "C" {
   XX(IPC_PEER_CRED, -703, 0, "ipc.reject.peer_credentials",                    \
      "peer credentials not allowed")                                           \
   XX(IPC_NOT_ALLOWED, -704, 0, "ipc.reject.not_allowed",                       \
-     "request refused by policy")
+     "request refused by policy")                                              \
+  XX(IPC_OVERSIZE, -705, 0, "ipc.reject.oversize",                             \
+     "IPC message over the size limit")                                        \
+  XX(IPC_VERSION, -706, 0, "ipc.reject.unsupported_version",                   \
+     "unsupported local API version")                                          \
+  XX(IPC_TRUNCATED, -707, 0, "ipc.reject.truncated",                           \
+     "IPC message truncated")                                                  \
+  XX(IPC_TRAILING, -708, 0, "ipc.reject.trailing_bytes",                       \
+     "trailing bytes after the IPC payload")                                   \
+  XX(IPC_BAD_STRING, -709, 0, "ipc.reject.bad_string",                         \
+     "invalid name or service string")                                         \
+  XX(IPC_BAD_VALUE, -710, 0, "ipc.reject.bad_value",                           \
+     "field value out of range")                                               \
+  XX(IPC_TOO_MANY, -711, 0, "ipc.reject.too_many_entries",                     \
+     "too many entries in an IPC list")                                        \
+  XX(IPC_NO_SERVICE, -712, 0, "ipc.no_such_service",                           \
+     "no such service on the device")                                          \
+  XX(IPC_NO_PEER, -713, 0, "ipc.no_such_device",                               \
+     "device not discovered")                                                  \
+  XX(IPC_CLIENT_LIMIT, -714, 0, "ipc.reject.too_many_clients",                 \
+     "too many local clients")                                                 \
+  XX(IPC_UNREACHABLE, -715, 0, "ipc.device_unreachable",                       \
+     "could not establish a session with the device")
 
 /* -800 .. -899: remote service proxy */
 #define DSB_ERR_MAP_PROXY(XX)                                                  \
