@@ -96,7 +96,11 @@ extern "C" {
   XX(TRUST_UNKNOWN, -305, DSB_ERRF_FATAL, "trust.reject.not_trusted",          \
      "device is not trusted")                                                  \
   XX(TRUST_FILE_CORRUPT, -306, 0, "trust.file_corrupt",                        \
-     "trust store file is corrupt")
+     "trust store file is corrupt")                                            \
+  XX(STATEFILE_MODE, -307, 0, "statefile.unsafe_mode",                         \
+     "state file or directory has unsafe owner, type or permissions")          \
+  XX(STATEFILE_VERSION, -308, 0, "statefile.unsupported_version",              \
+     "state file has an unsupported format version")
 
 /* -400 .. -499: sessions and records */
 #define DSB_ERR_MAP_SESSION(XX)                                                \
