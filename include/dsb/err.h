@@ -110,7 +110,7 @@ extern "C" {
      "session.reject.handshake_timeout", "handshake took too long")            \
   XX(SESSION_HALF_OPEN_LIMIT, -402, DSB_ERRF_FATAL,                            \
      "session.reject.half_open_limit", "too many half-open handshakes")        \
-  XX(SESSION_BAD_PROLOGUE, -403, DSB_ERRF_FATAL,                               \
+  XX(SESSION_BAD_HANDSHAKE, -403, DSB_ERRF_FATAL,                              \
      "session.reject.bad_handshake", "handshake message rejected")             \
   XX(SESSION_BAD_PAYLOAD, -404, DSB_ERRF_FATAL,                                \
      "session.reject.bad_payload", "handshake payload malformed")              \
@@ -119,7 +119,13 @@ extern "C" {
   XX(SESSION_CLOSED, -406, DSB_ERRF_FATAL, "session.closed",                   \
      "session is closed")                                                      \
   XX(SESSION_RECORD_TRUNCATED, -407, DSB_ERRF_FATAL,                           \
-     "session.reject.record_truncated", "record truncated")
+     "session.reject.record_truncated", "record truncated")                    \
+  XX(SESSION_RATE_LIMITED, -408, DSB_ERRF_FATAL,                               \
+     "session.reject.rate_limited", "handshake rate limit exceeded for source")\
+  XX(SESSION_RECORD_UNDERSIZE, -409, DSB_ERRF_FATAL,                           \
+     "session.reject.record_undersize", "record shorter than its tag")         \
+  XX(SESSION_VERSION, -410, DSB_ERRF_FATAL, "session.reject.unknown_version",  \
+     "unknown session protocol version")
 
 /* -500 .. -599: discovery */
 #define DSB_ERR_MAP_DISC(XX)                                                   \
@@ -144,7 +150,9 @@ extern "C" {
   XX(DISC_RATE_LIMITED, -509, 0, "disc.reject.rate_limited",                   \
      "announcement rate limit exceeded for source")                            \
   XX(DISC_MALFORMED, -510, 0, "disc.reject.malformed",                         \
-     "malformed discovery message")
+     "malformed discovery message")                                            \
+  XX(DISC_SELF, -511, 0, "disc.ignore.self",                                   \
+     "announcement from this device (looped back)")
 
 /* -600 .. -699: streams (mux v2); labels fixed by the brief */
 #define DSB_ERR_MAP_MUX(XX)                                                    \
@@ -222,7 +230,21 @@ extern "C" {
   XX(PROXY_UNAVAILABLE, -804, 0, "proxy.unavailable",                          \
      "service unavailable")                                                    \
   XX(PROXY_MALFORMED, -805, 0, "proxy.reject.malformed",                       \
-     "malformed call frame")
+     "malformed call frame")                                                   \
+  XX(PROXY_TIMEOUT, -806, 0, "proxy.timeout",                                  \
+     "remote call timed out")                                                  \
+  XX(PROXY_STALE_REPLY, -807, 0, "proxy.reject.stale_reply",                   \
+     "reply nonce matches no pending call")                                    \
+  XX(PROXY_LATE_REPLY, -808, 0, "proxy.reject.late_reply",                     \
+     "reply arrived after its call timed out")                                 \
+  XX(PROXY_VERSION, -809, 0, "proxy.reject.unknown_version",                   \
+     "unknown call frame version")                                             \
+  XX(PROXY_UNKNOWN_METHOD, -810, 0, "proxy.reject.unknown_method",             \
+     "no such method on the service")                                          \
+  XX(PROXY_FAILED, -811, 0, "proxy.service_failed",                            \
+     "the service reported an error")                                          \
+  XX(PROXY_POLICY_INVALID, -812, 0, "proxy.policy_invalid",                    \
+     "invalid policy file")
 
 #define DSB_ERR_MAP(XX)                                                        \
   DSB_ERR_MAP_GENERIC(XX)                                                      \
