@@ -246,6 +246,47 @@ extern "C" {
   XX(PROXY_POLICY_INVALID, -812, 0, "proxy.policy_invalid",                    \
      "invalid policy file")
 
+/* -900 .. -999: netstackd sockets facade (docs/PROTOCOL.md "netstackd protocol") */
+#define DSB_ERR_MAP_NETSTACK(XX)                                               \
+  XX(NETSTACK_VERSION, -900, 0, "netstack.reject.unsupported_version",         \
+     "unsupported netstackd protocol version")                                 \
+  XX(NETSTACK_NOT_READY, -901, 0, "netstack.reject.hello_required",            \
+     "request before the HELLO exchange")                                      \
+  XX(NETSTACK_FAMILY, -902, 0, "netstack.reject.family_not_allowed",           \
+     "address family not allowed by the netstackd config")                     \
+  XX(NETSTACK_PORT, -903, 0, "netstack.reject.port_not_allowed",               \
+     "port not allowed by the netstackd config")                               \
+  XX(NETSTACK_IFACE, -904, 0, "netstack.reject.interface_not_allowed",         \
+     "interface not allowed by the netstackd config")                          \
+  XX(NETSTACK_DEST, -905, 0, "netstack.reject.destination_not_allowed",        \
+     "destination network not allowed by the netstackd config")                \
+  XX(NETSTACK_LOCAL_ADDR, -906, 0, "netstack.reject.local_address_not_allowed",\
+     "local address not allowed by the netstackd config")                      \
+  XX(NETSTACK_UNKNOWN_HANDLE, -907, 0, "netstack.reject.unknown_handle",       \
+     "no pending operation with that nonce")                                   \
+  XX(NETSTACK_BUSY, -908, 0, "netstack.reject.busy",                           \
+     "netstackd already serves another client")                                \
+  XX(NETSTACK_ADDR_IN_USE, -909, 0, "netstack.address_in_use",                 \
+     "address already in use")                                                 \
+  XX(NETSTACK_REFUSED, -910, 0, "netstack.connection_refused",                 \
+     "connection refused by the destination")                                  \
+  XX(NETSTACK_UNREACHABLE, -911, 0, "netstack.unreachable",                    \
+     "network or host unreachable")                                            \
+  XX(NETSTACK_CONNECT_TIMEOUT, -912, 0, "netstack.connect_timeout",            \
+     "connect did not complete in time")                                       \
+  XX(NETSTACK_CANCELLED, -913, 0, "netstack.cancelled",                        \
+     "operation cancelled by CLOSE")                                           \
+  XX(NETSTACK_SYSTEM, -914, 0, "netstack.system_error",                        \
+     "netstackd hit an operating system error")                                \
+  XX(NETSTACK_NO_IFACE, -915, 0, "netstack.no_such_interface",                 \
+     "no such network interface")                                              \
+  XX(NETSTACK_DESCRIPTOR, -916, 0, "netstack.reject.descriptor_mismatch",      \
+     "descriptor missing from, or unexpected in, a netstackd message")         \
+  XX(NETSTACK_DOWN, -917, 0, "netstack.unavailable",                           \
+     "not connected to netstackd")                                             \
+  XX(NETSTACK_DUPLICATE_NONCE, -918, 0, "netstack.reject.duplicate_nonce",     \
+     "nonce already used by a pending request")
+
 #define DSB_ERR_MAP(XX)                                                        \
   DSB_ERR_MAP_GENERIC(XX)                                                      \
   DSB_ERR_MAP_CRYPTO(XX)                                                       \
@@ -255,7 +296,8 @@ extern "C" {
   DSB_ERR_MAP_DISC(XX)                                                         \
   DSB_ERR_MAP_MUX(XX)                                                          \
   DSB_ERR_MAP_IPC(XX)                                                          \
-  DSB_ERR_MAP_PROXY(XX)
+  DSB_ERR_MAP_PROXY(XX)                                                        \
+  DSB_ERR_MAP_NETSTACK(XX)
 
 typedef enum dsb_err {
   DSB_OK = 0,
