@@ -79,7 +79,9 @@ extern "C" {
   XX(NOISE_HANDSHAKE_DONE, -206, 0, "noise.handshake_done",                    \
      "handshake already complete")                                             \
   XX(NOISE_PSK_MISSING, -207, 0, "noise.psk_missing",                          \
-     "a PSK the pattern needs was not set")
+     "a PSK the pattern needs was not set")                                    \
+  XX(NOISE_FAILED, -208, DSB_ERRF_FATAL, "noise.handshake_failed",             \
+     "handshake already failed; its state was wiped")
 
 /* -300 .. -399: identity, trust store, key files */
 #define DSB_ERR_MAP_IDENTITY(XX)                                               \
