@@ -185,7 +185,10 @@ extern "C" {
      "peer did not answer keepalive in time")                                  \
   XX(MUX_STREAM_RESET, -611, 0, "mux.stream_reset", "stream was reset")        \
   XX(MUX_VERSION, -612, DSB_ERRF_FATAL, "mux.reject.unknown_version",          \
-     "unknown mux frame version")
+     "unknown mux frame version")                                              \
+  XX(MUX_REFUSAL_FLOOD, -613, DSB_ERRF_FATAL,                                  \
+     "mux.reject.stream_refusal_flood",                                        \
+     "peer opened streams faster than refusals could be sent")
 
 /* -700 .. -799: local IPC (daemon <-> apps, daemon <-> netstackd) */
 #define DSB_ERR_MAP_IPC(XX)                                                    \
