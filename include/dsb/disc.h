@@ -96,8 +96,7 @@ DSB_MUST_CHECK int dsb_disc_announce_set_name(dsb_disc_announce *ann,
  * Errors: DSB_ERR_DISC_TOO_MANY_SERVICES, DSB_ERR_DISC_NAME_TOO_LONG,
  * DSB_ERR_DISC_MALFORMED (empty or bad character), DSB_ERR_EXISTS */
 DSB_MUST_CHECK int dsb_disc_announce_add_service(dsb_disc_announce *ann,
-                                                 const char *name,
-                                                 size_t len);
+                                                 const char *name, size_t len);
 
 /* 1 if |ann| lists the service |name| (exact bytes), else 0. */
 int dsb_disc_announce_offers(const dsb_disc_announce *ann, const char *name,
@@ -295,8 +294,7 @@ const dsb_disc_peer *dsb_disc_peers_next(const dsb_disc_peers *tab,
 /* Like dsb_disc_peers_next, only peers offering the service |name|. */
 const dsb_disc_peer *dsb_disc_peers_next_offering(const dsb_disc_peers *tab,
                                                   size_t *cursor,
-                                                  const char *name,
-                                                  size_t len);
+                                                  const char *name, size_t len);
 
 /*
  * What a session connector needs to dial a discovered device: the source
