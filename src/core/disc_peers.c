@@ -275,10 +275,11 @@ static dsb_disc_peer *disc_peers_find(const dsb_disc_peers *tab,
   return NULL;
 }
 
-/* Remove |p| (swap with the last entry), remember its seq, then emit GONE
- * with a copy of the entry as it was. */
+/* Remove |p| (swap with the last entry), remember |seq| (its last seq, or
+ * the goodbye's), then emit GONE with a copy of the entry as it was. */
 static int disc_peers_drop(dsb_disc_peers *tab, dsb_disc_peer *p,
-                           dsb_disc_gone_reason reason, dsb_tstamp ts) {
+                           dsb_disc_gone_reason reason, uint64_t seq,
+                           dsb_tstamp ts) {
   dsb_disc_peer gone = *p;
   size_t last = tab->npeers - 1;
   if (p != &tab->peers[last]) {
@@ -286,7 +287,7 @@ static int disc_peers_drop(dsb_disc_peers *tab, dsb_disc_peer *p,
   }
   memset(&tab->peers[last], 0, sizeof(tab->peers[last]));
   tab->npeers = last;
-  disc_tomb_put(tab, &gone.ann.id, gone.ann.seq, ts);
+  disc_tomb_put(tab, &gone.ann.id, seq, ts);
   return disc_peers_call(tab, DSB_DISC_PEER_GONE, reason, &gone);
 }
 
@@ -359,7 +360,7 @@ int dsb_disc_peers_input(dsb_disc_peers *tab, const uint8_t *in, size_t inlen,
   /* Verified and strictly newer: commit. */
   if (ann.ttl_s == 0) {
     if (p) {
-      return disc_peers_drop(tab, p, DSB_DISC_GONE_GOODBYE, ts);
+      return disc_peers_drop(tab, p, DSB_DISC_GONE_GOODBYE, ann.seq, ts);
     }
     disc_tomb_put(tab, &ann.id, ann.seq, ts);
     return 0;
@@ -388,7 +389,7 @@ int dsb_disc_peers_input(dsb_disc_peers *tab, const uint8_t *in, size_t inlen,
         lru = &tab->peers[i];
       }
     }
-    cbrv = disc_peers_drop(tab, lru, DSB_DISC_GONE_EVICTED, ts);
+    cbrv = disc_peers_drop(tab, lru, DSB_DISC_GONE_EVICTED, lru->ann.seq, ts);
   }
   disc_tomb_forget(tab, &ann.id);
   p = &tab->peers[tab->npeers++];
@@ -410,7 +411,8 @@ int dsb_disc_peers_expire(dsb_disc_peers *tab, dsb_tstamp ts) {
   while (i < tab->npeers) {
     if (tab->peers[i].expires <= ts) {
       /* drop() moves the last entry into slot i: do not advance. */
-      int rv = disc_peers_drop(tab, &tab->peers[i], DSB_DISC_GONE_EXPIRED, ts);
+      int rv = disc_peers_drop(tab, &tab->peers[i], DSB_DISC_GONE_EXPIRED,
+                               tab->peers[i].ann.seq, ts);
       if (rv != 0) {
         cbrv = rv;
       }
@@ -439,7 +441,7 @@ int dsb_disc_peers_remove(dsb_disc_peers *tab, const dsb_device_id *id,
   if (!p) {
     return DSB_ERR_NOT_FOUND;
   }
-  return disc_peers_drop(tab, p, DSB_DISC_GONE_REMOVED, ts);
+  return disc_peers_drop(tab, p, DSB_DISC_GONE_REMOVED, p->ann.seq, ts);
 }
 
 const dsb_disc_peer *dsb_disc_peers_get(const dsb_disc_peers *tab,
