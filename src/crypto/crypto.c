@@ -507,6 +507,7 @@ long dsb_aead_seal(dsb_aead *aead, uint8_t *dst, size_t dstlen, uint64_t nonce,
                    const uint8_t *ad, size_t adlen, const uint8_t *pt,
                    size_t ptlen) {
   uint8_t iv[CRYPTO_NONCE_LEN];
+  uint8_t fin[DSB_AEAD_TAG_LEN]; /* AEAD finals emit no bytes */
   int outl = 0;
 
   if (ptlen > (size_t)LONG_MAX - DSB_AEAD_TAG_LEN) {
@@ -519,7 +520,7 @@ long dsb_aead_seal(dsb_aead *aead, uint8_t *dst, size_t dstlen, uint64_t nonce,
   if (EVP_CipherInit_ex2(aead->ctx, NULL, NULL, iv, 1, NULL) != 1 ||
       aead_update(aead->ctx, NULL, ad, adlen) != 0 ||
       aead_update(aead->ctx, dst, pt, ptlen) != 0 ||
-      EVP_CipherFinal_ex(aead->ctx, dst + ptlen, &outl) != 1 ||
+      EVP_CipherFinal_ex(aead->ctx, fin, &outl) != 1 ||
       EVP_CIPHER_CTX_ctrl(aead->ctx, EVP_CTRL_AEAD_GET_TAG, DSB_AEAD_TAG_LEN,
                           dst + ptlen) != 1) {
     dsb_wipe(dst, ptlen + DSB_AEAD_TAG_LEN);
@@ -533,6 +534,7 @@ long dsb_aead_open(dsb_aead *aead, uint8_t *dst, size_t dstlen, uint64_t nonce,
                    size_t ctlen) {
   uint8_t iv[CRYPTO_NONCE_LEN];
   uint8_t tag[DSB_AEAD_TAG_LEN];
+  uint8_t fin[DSB_AEAD_TAG_LEN]; /* AEAD finals emit no bytes */
   size_t ptlen;
   int outl = 0;
 
@@ -558,7 +560,7 @@ long dsb_aead_open(dsb_aead *aead, uint8_t *dst, size_t dstlen, uint64_t nonce,
     dsb_wipe(dst, ptlen);
     return DSB_ERR_CRYPTO;
   }
-  if (EVP_CipherFinal_ex(aead->ctx, dst + ptlen, &outl) != 1) {
+  if (EVP_CipherFinal_ex(aead->ctx, fin, &outl) != 1) {
     /* Unauthenticated plaintext never reaches the caller. */
     dsb_wipe(dst, ptlen);
     return DSB_ERR_CRYPTO_AUTH;
