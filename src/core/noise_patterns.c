@@ -6,7 +6,6 @@
  * initiator -> responder). Pre-messages are limited to static keys, which is
  * all the fundamental and deferred patterns use.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/noise_internal.h"
