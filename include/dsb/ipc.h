@@ -32,7 +32,7 @@ extern "C" {
 #define DSB_IPC_VERSION 1
 #define DSB_IPC_MAX_MSG 65536   /* whole packet, header and nonce included */
 #define DSB_IPC_NAME_MAX 64     /* device display name, bytes */
-#define DSB_IPC_SERVICE_MAX 64  /* service name, bytes */
+#define DSB_IPC_SERVICE_MAX 48  /* service name, bytes (see PROTOCOL.md) */
 #define DSB_IPC_ADDR_MAX 64     /* "host:port" text, bytes */
 #define DSB_IPC_LABEL_MAX 64    /* counter name, bytes */
 #define DSB_IPC_MAX_ADDRS 8     /* addresses per peer entry */
@@ -252,7 +252,7 @@ int dsb_ipc_next_trust(dsb_ipc_iter *it, dsb_ipc_trust_entry *e);
 int dsb_ipc_next_counter(dsb_ipc_iter *it, dsb_ipc_counter *e);
 
 /* Validity of names as the local API accepts them.
- * Service: 1..64 bytes of [A-Za-z0-9._-]. Display name: 0..64 bytes, no
+ * Service: 1..48 bytes of [A-Za-z0-9._-]. Display name: 0..64 bytes, no
  * ASCII control characters. Counter label: 1..64 bytes, printable ASCII.
  * Address: 1..64 bytes, printable ASCII. Return 1 if valid, else 0. */
 int dsb_ipc_service_valid(const uint8_t *s, size_t len);

@@ -1,0 +1,803 @@
+/*
+ * peers.c - sessions with peer devices: one TCP session (dsb_tcp) and one
+ * mux per connection, at most one kept per device.
+ *
+ * Connections are made on demand when a client opens a stream, and
+ * accepted from any peer the trust check admits. When two connections to
+ * the same device exist (both sides dialled at once), both daemons keep
+ * the one initiated by the lower device id and close the other, so they
+ * agree without talking about it.
+ *
+ * Stream names on the wire are "<service>/<n>" (n: hex counter), so one
+ * app can hold several streams to the same service while the mux keeps
+ * names unique per opener.
+ *
+ * The mux is sans-IO and may not be re-entered from its own callbacks:
+ * sending is deferred (flush_pending) while a mux call is running.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dsb/err.h"
+#include "dsb/mux.h"
+#include "dsb/tcp.h"
+#include "daemon_int.h"
+
+#define PEERS_MAX_DEVICES 256
+#define PEERS_MAX_PENDING_PER_DEVICE 64
+#define PEERS_OPEN_TIMEOUT (20 * DSB_NS_PER_S)
+/* RST codes this daemon uses above DSB_MUX_RST_APP_BASE. */
+#define PEERS_RST_NO_SERVICE (DSB_MUX_RST_APP_BASE + 1)
+#define PEERS_RST_BUSY (DSB_MUX_RST_APP_BASE + 2)
+
+typedef struct peer_dev peer_dev;
+
+/* An OPEN request of a client, queued on a device until a session is up,
+ * then carried as mux stream user data until OPEN_ACK or RST. */
+typedef struct peer_req {
+  int kind;                     /* DSBD_UD_OPEN: first member, see dsbd.h */
+  struct peer_req *next, *prev; /* all requests (pp->reqs) */
+  struct peer_req *qnext;       /* queue on the device */
+  peer_dev *dev;                /* while queued */
+  dsbd_client *client;          /* NULL once the client left */
+  uint64_t nonce;
+  dsb_device_id id;
+  char service[DSB_IPC_SERVICE_MAX + 1];
+  uint8_t priority;
+  dsbd_peer *on; /* the session the OPEN was sent on */
+  dsb_tstamp deadline;
+} peer_req;
+
+/* One session (connection) with a peer device. */
+struct dsbd_peer {
+  dsbd_peers *pp;
+  dsbd_peer *next, *prev; /* pp->conns */
+  dsb_tcp_conn *conn;
+  dsb_mux *mux;
+  peer_dev *dev; /* set once established (or at connect) */
+  dsb_session_role role;
+  int established;
+  int closing;
+  int in_mux;
+  int flush_pending;
+};
+
+struct peer_dev {
+  peer_dev *next;
+  dsb_device_id id;
+  char text[DSB_DEVICE_ID_TEXT_LEN + 1];
+  dsbd_peer *active; /* the kept session */
+  peer_req *queue;   /* waiting for a session */
+  size_t nqueued;
+};
+
+struct dsbd_peers {
+  dsbd *d;
+  dsbd_peer *conns;
+  peer_dev *devs;
+  size_t ndevs;
+  peer_req *reqs;
+  uint32_t name_counter;
+  /* Totals of muxes that are gone, for dsb status. */
+  uint64_t mux_rejects[16];
+  uint64_t bytes_sent, bytes_received;
+  uint64_t sessions_closed;
+};
+
+/* ---- devices and requests ----------------------------------------------- */
+
+static peer_dev *peers_dev_find(dsbd_peers *pp, const dsb_device_id *id) {
+  for (peer_dev *v = pp->devs; v; v = v->next) {
+    if (dsb_device_id_eq(&v->id, id)) {
+      return v;
+    }
+  }
+  return NULL;
+}
+
+static peer_dev *peers_dev_get(dsbd_peers *pp, const dsb_device_id *id) {
+  peer_dev *v = peers_dev_find(pp, id);
+  if (v || pp->ndevs >= PEERS_MAX_DEVICES) {
+    return v;
+  }
+  v = calloc(1, sizeof(*v));
+  if (!v) {
+    return NULL;
+  }
+  v->id = *id;
+  dsb_device_id_format(v->text, id);
+  v->next = pp->devs;
+  pp->devs = v;
+  pp->ndevs++;
+  return v;
+}
+
+/* Free a device record nobody refers to. */
+static void peers_dev_gc(dsbd_peers *pp, peer_dev *v) {
+  if (v->active || v->queue) {
+    return;
+  }
+  for (dsbd_peer *p = pp->conns; p; p = p->next) {
+    if (p->dev == v) {
+      return;
+    }
+  }
+  for (peer_dev **pv = &pp->devs; *pv; pv = &(*pv)->next) {
+    if (*pv == v) {
+      *pv = v->next;
+      pp->ndevs--;
+      free(v);
+      return;
+    }
+  }
+}
+
+static void peers_req_free(dsbd_peers *pp, peer_req *r) {
+  if (r->prev) {
+    r->prev->next = r->next;
+  } else {
+    pp->reqs = r->next;
+  }
+  if (r->next) {
+    r->next->prev = r->prev;
+  }
+  free(r);
+}
+
+/* Answer a request with an error and free it. */
+static void peers_req_fail(dsbd_peers *pp, peer_req *r, int err) {
+  if (r->client) {
+    dsbd_client_send_status(r->client, DSB_IPC_OP_OPEN, r->nonce, err);
+  }
+  peers_req_free(pp, r);
+}
+
+static void peers_dev_fail_queue(dsbd_peers *pp, peer_dev *v, int err) {
+  while (v->queue) {
+    peer_req *r = v->queue;
+    v->queue = r->qnext;
+    v->nqueued--;
+    peers_req_fail(pp, r, err);
+  }
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void peers_close(dsbd_peer *p, int reason) {
+  if (!p->closing) {
+    p->closing = 1;
+    dsb_tcp_conn_close(p->conn, reason);
+  }
+}
+
+void dsbd_peer_flush(dsbd_peer *p) {
+  if (!p || !p->established || p->closing) {
+    return;
+  }
+  if (p->in_mux) {
+    p->flush_pending = 1;
+    return;
+  }
+  p->flush_pending = 0;
+  while (dsb_mux_want_send(p->mux)) {
+    uint8_t *buf;
+    size_t len;
+    int rv =
+        dsb_tcp_conn_reserve(p->conn, DSB_MUX_MAX_RECORD_PLAINTEXT, &buf, &len);
+    if (rv) {
+      if (rv != DSB_ERR_WOULD_BLOCK) {
+        peers_close(p, rv);
+      }
+      return; /* on_writable resumes */
+    }
+    p->in_mux++;
+    long n = dsb_mux_send(p->mux, buf, len, dsbd_now());
+    p->in_mux--;
+    if (n <= 0) {
+      int crv = dsb_tcp_conn_commit(p->conn, 0); /* abandon the reservation */
+      (void)crv;
+      if (n < 0) {
+        peers_close(p, (int)n);
+      }
+      return;
+    }
+    rv = dsb_tcp_conn_commit(p->conn, (size_t)n);
+    if (rv) {
+      return; /* fatal: the transport closes the connection */
+    }
+  }
+}
+
+/* After a mux call: run the flush that callbacks asked for. */
+static void peers_after_mux(dsbd_peer *p) {
+  if (p->flush_pending) {
+    dsbd_peer_flush(p);
+  }
+}
+
+/* ---- opening streams ---------------------------------------------------- */
+
+static int peers_open_on(dsbd_peer *p, peer_req *r) {
+  char name[DSB_MUX_NAME_MAX + 1];
+  int n =
+      snprintf(name, sizeof(name), "%s/%x", r->service, ++p->pp->name_counter);
+  if (n < 0 || (size_t)n >= sizeof(name)) {
+    return DSB_ERR_INVALID_ARGUMENT;
+  }
+  uint32_t sid;
+  int rv = dsb_mux_open(p->mux, &sid, name, (size_t)n, r->priority, 0, r);
+  if (rv) {
+    return rv;
+  }
+  r->on = p;
+  dsbd_peer_flush(p);
+  return 0;
+}
+
+static void peers_run_queue(dsbd_peer *p) {
+  peer_dev *v = p->dev;
+  while (v->queue && p->established && !p->closing) {
+    peer_req *r = v->queue;
+    v->queue = r->qnext;
+    v->nqueued--;
+    r->dev = NULL;
+    int rv = peers_open_on(p, r);
+    if (rv) {
+      peers_req_fail(p->pp, r, rv);
+    }
+  }
+}
+
+int dsbd_peers_open(dsbd_peers *pp, dsbd_client *c, uint64_t nonce,
+                    const dsb_device_id *id, const char *service,
+                    uint8_t priority) {
+  dsbd *d = pp->d;
+  if (dsb_device_id_eq(id, &dsbd_identity(d)->id)) {
+    return DSB_ERR_INVALID_ARGUMENT;
+  }
+  int rv = dsbd_trust_check(d, id);
+  if (rv) {
+    return rv;
+  }
+  peer_dev *v = peers_dev_get(pp, id);
+  if (!v) {
+    return DSB_ERR_LIMIT;
+  }
+  if (v->nqueued >= PEERS_MAX_PENDING_PER_DEVICE) {
+    return DSB_ERR_LIMIT;
+  }
+  if (!v->active) {
+    struct sockaddr_storage addr;
+    uint8_t static_pk[32];
+    rv = dsbd_disc_endpoint(d, id, &addr, static_pk);
+    if (rv) {
+      peers_dev_gc(pp, v);
+      return rv;
+    }
+    dsbd_peer *p = calloc(1, sizeof(*p));
+    if (!p) {
+      peers_dev_gc(pp, v);
+      return DSB_ERR_NOMEM;
+    }
+    p->pp = pp;
+    p->role = DSB_SESSION_INITIATOR;
+    p->dev = v;
+    rv = dsb_tcp_connect(dsbd_tcp(d), &p->conn, (struct sockaddr *)&addr,
+                         static_pk, id, p);
+    if (rv) {
+      free(p);
+      peers_dev_gc(pp, v);
+      return rv;
+    }
+    p->next = pp->conns;
+    if (pp->conns) {
+      pp->conns->prev = p;
+    }
+    pp->conns = p;
+    v->active = p;
+    dsbd_log(d, DSB_LOG_INFO, "connecting to %s", v->text);
+  }
+  peer_req *r = calloc(1, sizeof(*r));
+  if (!r) {
+    return DSB_ERR_NOMEM;
+  }
+  r->kind = DSBD_UD_OPEN;
+  r->client = c;
+  r->nonce = nonce;
+  r->id = *id;
+  snprintf(r->service, sizeof(r->service), "%s", service);
+  r->priority = priority;
+  r->deadline = dsbd_now() + PEERS_OPEN_TIMEOUT;
+  r->next = pp->reqs;
+  if (pp->reqs) {
+    pp->reqs->prev = r;
+  }
+  pp->reqs = r;
+  if (v->active->established && !v->active->closing) {
+    rv = peers_open_on(v->active, r);
+    if (rv) {
+      peers_req_free(pp, r);
+      return rv;
+    }
+    return 0;
+  }
+  r->dev = v;
+  /* FIFO: append. */
+  peer_req **tail = &v->queue;
+  while (*tail) {
+    tail = &(*tail)->qnext;
+  }
+  *tail = r;
+  v->nqueued++;
+  return 0;
+}
+
+void dsbd_peers_client_gone(dsbd_peers *pp, dsbd_client *c) {
+  if (!pp) {
+    return;
+  }
+  for (peer_req *r = pp->reqs; r; r = r->next) {
+    if (r->client == c) {
+      r->client = NULL; /* the stream is cancelled when it is accepted */
+    }
+  }
+}
+
+/* ---- mux callbacks ------------------------------------------------------ */
+
+static int peers_on_stream_open(dsb_mux *mux, uint32_t id, const char *name,
+                                size_t namelen, uint8_t priority, uint8_t mode,
+                                void *user_data) {
+  dsbd_peer *p = user_data;
+  dsbd *d = p->pp->d;
+  const char *slash = memchr(name, '/', namelen);
+  size_t svclen = slash ? (size_t)(slash - name) : namelen;
+  dsbd_client *owner = dsbd_api_service_owner(d->api, name, svclen);
+  if (!owner || mode != DSB_MUX_MODE_MESSAGE) {
+    dsbd_count(d, "stream.refused_no_service", 1);
+    dsbd_log(d, DSB_LOG_INFO, "%s asked for unpublished service \"%.*s\"",
+             p->dev->text, (int)svclen, name);
+    return dsb_mux_reset(mux, id, PEERS_RST_NO_SERVICE) ? -1 : 0;
+  }
+  dsbd_stream *s;
+  int app_fd = -1;
+  if (dsbd_client_stream_count(owner) >= 1024 ||
+      dsbd_stream_new(&s, d, p, mux, id, owner, &app_fd) != 0) {
+    return dsb_mux_reset(mux, id, PEERS_RST_BUSY) ? -1 : 0;
+  }
+  if (dsb_mux_accept(mux, id, s) != 0) {
+    close(app_fd);
+    dsbd_stream_abort(s);
+    return -1;
+  }
+  dsb_ipc_msg ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.op = DSB_IPC_EV_STREAM_INCOMING;
+  ev.nonce = dsbd_api_next_event_seq(d->api);
+  ev.u.incoming.stream = dsbd_stream_handle(s);
+  ev.u.incoming.id = p->dev->id;
+  ev.u.incoming.service.p = (const uint8_t *)name;
+  ev.u.incoming.service.len = svclen;
+  ev.u.incoming.priority = priority;
+  dsbd_client_send(owner, &ev, app_fd); /* consumes app_fd */
+  return 0;
+}
+
+static int peers_on_stream_accepted(dsb_mux *mux, uint32_t id,
+                                    void *user_data) {
+  dsbd_peer *p = user_data;
+  peer_req *r = dsb_mux_stream_user_data(mux, id);
+  if (!r || r->kind != DSBD_UD_OPEN) {
+    return 0;
+  }
+  if (!r->client) {
+    peers_req_free(p->pp, r);
+    dsb_mux_set_stream_user_data(mux, id, NULL);
+    return dsb_mux_reset(mux, id, DSB_MUX_RST_CANCEL) ? -1 : 0;
+  }
+  dsbd_stream *s;
+  int app_fd = -1;
+  int rv = dsbd_stream_new(&s, p->pp->d, p, mux, id, r->client, &app_fd);
+  if (rv) {
+    dsb_mux_set_stream_user_data(mux, id, NULL);
+    peers_req_fail(p->pp, r, rv);
+    return dsb_mux_reset(mux, id, DSB_MUX_RST_CANCEL) ? -1 : 0;
+  }
+  dsb_mux_set_stream_user_data(mux, id, s);
+  dsb_ipc_msg m;
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_OPEN | DSB_IPC_REPLY_BIT;
+  m.nonce = r->nonce;
+  m.u.open_r.stream = dsbd_stream_handle(s);
+  dsbd_client_send(r->client, &m, app_fd);
+  peers_req_free(p->pp, r);
+  return 0;
+}
+
+static int peers_on_message(dsb_mux *mux, uint32_t id, const uint8_t *data,
+                            size_t len, void *user_data) {
+  (void)user_data;
+  int *ud = dsb_mux_stream_user_data(mux, id);
+  if (!ud || *ud != DSBD_UD_STREAM) {
+    return 0;
+  }
+  return dsbd_stream_on_message((dsbd_stream *)ud, data, len);
+}
+
+static int peers_on_stream_close(dsb_mux *mux, uint32_t id, void *user_data) {
+  (void)user_data;
+  int *ud = dsb_mux_stream_user_data(mux, id);
+  if (ud && *ud == DSBD_UD_STREAM) {
+    dsbd_stream_on_remote_close((dsbd_stream *)ud);
+  }
+  return 0;
+}
+
+static int peers_rst_error(uint32_t code) {
+  switch (code) {
+  case PEERS_RST_NO_SERVICE:
+  case DSB_MUX_RST_REJECTED:
+    return DSB_ERR_IPC_NO_SERVICE;
+  case DSB_MUX_RST_REFUSED:
+  case PEERS_RST_BUSY:
+    return DSB_ERR_MUX_TOO_MANY_STREAMS;
+  case DSB_MUX_RST_INVALID_NAME:
+    return DSB_ERR_MUX_INVALID_NAME;
+  case DSB_MUX_RST_DUPLICATE_NAME:
+    return DSB_ERR_MUX_DUPLICATE_NAME;
+  case DSB_MUX_RST_MESSAGE_TOO_LARGE:
+    return DSB_ERR_MUX_MESSAGE_TOO_LARGE;
+  default:
+    return DSB_ERR_MUX_STREAM_RESET;
+  }
+}
+
+static int peers_on_stream_reset(dsb_mux *mux, uint32_t id, uint32_t code,
+                                 void *user_data) {
+  dsbd_peer *p = user_data;
+  int *ud = dsb_mux_stream_user_data(mux, id);
+  if (!ud) {
+    return 0;
+  }
+  if (*ud == DSBD_UD_OPEN) {
+    peers_req_fail(p->pp, (peer_req *)ud, peers_rst_error(code));
+  } else {
+    dsbd_stream_on_reset((dsbd_stream *)ud, peers_rst_error(code));
+  }
+  return 0;
+}
+
+static int peers_on_stream_writable(dsb_mux *mux, uint32_t id,
+                                    void *user_data) {
+  (void)user_data;
+  int *ud = dsb_mux_stream_user_data(mux, id);
+  if (ud && *ud == DSBD_UD_STREAM) {
+    dsbd_stream_on_writable((dsbd_stream *)ud);
+  }
+  return 0;
+}
+
+static const dsb_mux_callbacks peers_mux_cb = {
+    .on_stream_open = peers_on_stream_open,
+    .on_stream_accepted = peers_on_stream_accepted,
+    .on_message = peers_on_message,
+    .on_stream_close = peers_on_stream_close,
+    .on_stream_reset = peers_on_stream_reset,
+    .on_stream_writable = peers_on_stream_writable,
+};
+
+/* ---- TCP callbacks ------------------------------------------------------ */
+
+/* Both daemons keep the connection whose initiator has the lower id. */
+static int peers_preferred(const dsbd_peer *p, const dsb_device_id *self,
+                           const dsb_device_id *peer) {
+  const dsb_device_id *init = p->role == DSB_SESSION_INITIATOR ? self : peer;
+  const dsb_device_id *other = init == self ? peer : self;
+  return memcmp(init->b, other->b, DSB_DEVICE_ID_LEN) < 0;
+}
+
+static int peers_on_established(dsb_tcp_conn *conn, const dsb_device_id *id,
+                                void *user_data) {
+  dsbd_peers *pp = user_data;
+  dsbd *d = pp->d;
+  dsbd_peer *p = dsb_tcp_conn_get_user(conn);
+  if (!p) {
+    /* Inbound: first sight of this connection. */
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+      return -1;
+    }
+    p->pp = pp;
+    p->conn = conn;
+    p->role = DSB_SESSION_RESPONDER;
+    dsb_tcp_conn_set_user(conn, p);
+    p->next = pp->conns;
+    if (pp->conns) {
+      pp->conns->prev = p;
+    }
+    pp->conns = p;
+  }
+  peer_dev *v = p->dev ? p->dev : peers_dev_get(pp, id);
+  if (!v) {
+    return -1;
+  }
+  p->dev = v;
+  const dsb_device_id *self = &dsbd_identity(d)->id;
+  dsbd_peer *other = v->active && v->active != p ? v->active : NULL;
+  if (other) {
+    int keep_new = peers_preferred(p, self, id);
+    dsbd_log(d, DSB_LOG_DEBUG, "two sessions with %s: keeping the %s one",
+             v->text, keep_new ? "new" : "old");
+    if (!keep_new) {
+      peers_close(p, DSB_ERR_EXISTS);
+      return 0;
+    }
+    v->active = p;
+    peers_close(other, DSB_ERR_EXISTS);
+  }
+  v->active = p;
+  dsb_mux_role role = p->role == DSB_SESSION_INITIATOR ? DSB_MUX_ROLE_INITIATOR
+                                                       : DSB_MUX_ROLE_RESPONDER;
+  dsb_tstamp now = dsbd_now();
+  int rv = dsb_mux_new(&p->mux, NULL, role, NULL, &peers_mux_cb, p, now);
+  if (rv == 0) {
+    rv = dsb_mux_set_authenticated(p->mux, now);
+  }
+  if (rv) {
+    dsbd_log(d, DSB_LOG_ERROR, "mux for %s: %s", v->text, dsb_strerror(rv));
+    return -1;
+  }
+  p->established = 1;
+  dsbd_log(d, DSB_LOG_INFO, "session with %s established (%s)", v->text,
+           p->role == DSB_SESSION_INITIATOR ? "outbound" : "inbound");
+  peers_run_queue(p);
+  dsbd_peer_flush(p);
+  return 0;
+}
+
+static int peers_on_record(dsb_tcp_conn *conn, const uint8_t *pt, size_t len,
+                           void *user_data) {
+  (void)user_data;
+  dsbd_peer *p = dsb_tcp_conn_get_user(conn);
+  if (!p || !p->mux || p->closing) {
+    return 0;
+  }
+  p->in_mux++;
+  long rv = dsb_mux_recv(p->mux, pt, len, dsbd_now());
+  p->in_mux--;
+  if (rv < 0) {
+    dsbd_count(p->pp->d, dsb_strerror((int)rv), 1);
+    dsbd_log(p->pp->d, DSB_LOG_WARN, "session with %s: %s", p->dev->text,
+             dsb_strerror((int)rv));
+    peers_close(p, (int)rv);
+    return 0;
+  }
+  peers_after_mux(p);
+  dsbd_peer_flush(p);
+  return 0;
+}
+
+static void peers_on_writable(dsb_tcp_conn *conn, void *user_data) {
+  (void)user_data;
+  dsbd_peer *p = dsb_tcp_conn_get_user(conn);
+  dsbd_peer_flush(p);
+}
+
+/* Reset every stream of a dying mux (their apps see EOF and an event). */
+static void peers_reset_streams(dsbd_peer *p, int reason) {
+  dsbd_peers *pp = p->pp;
+  for (peer_req *r = pp->reqs, *next; r; r = next) {
+    next = r->next;
+    if (r->on == p) {
+      peers_req_fail(pp, r, reason);
+    }
+  }
+  dsbd_streams_session_gone(p, reason);
+}
+
+static void peers_account(dsbd_peers *pp, dsb_mux *mux) {
+  if (!mux) {
+    return;
+  }
+  dsb_mux_stats st;
+  dsb_mux_get_stats(mux, &st);
+  pp->bytes_sent += st.bytes_sent;
+  pp->bytes_received += st.bytes_received;
+  for (int e = 0; e < 16; ++e) {
+    pp->mux_rejects[e] += dsb_mux_reject_count(mux, -600 - e);
+  }
+}
+
+static void peers_on_closed(dsb_tcp_conn *conn, int reason, void *user_data) {
+  dsbd_peers *pp = user_data;
+  dsbd_peer *p = dsb_tcp_conn_get_user(conn);
+  if (!p) {
+    return;
+  }
+  dsbd *d = pp->d;
+  peer_dev *v = p->dev;
+  int err =
+      reason == 0 || reason == DSB_ERR_CLOSED ? DSB_ERR_SESSION_CLOSED : reason;
+  if (reason && reason != DSB_ERR_CLOSED && reason != DSB_ERR_EXISTS) {
+    dsbd_count(d, dsb_strerror(reason), 1);
+  }
+  if (v) {
+    dsbd_log(d, p->established ? DSB_LOG_INFO : DSB_LOG_WARN,
+             "session with %s %s: %s", v->text,
+             p->established ? "closed" : "failed",
+             reason ? dsb_err_describe(reason) : "closed by peer");
+  }
+  if (v && v->active == p) {
+    v->active = NULL;
+    /* Requests waiting for this session: an outbound attempt that failed
+     * reports why (identity mismatch, unreachable, ...). */
+    int qerr = err;
+    if (!p->established &&
+        (reason == DSB_ERR_IO || reason == 0 || reason == DSB_ERR_CLOSED ||
+         reason == DSB_ERR_SESSION_CLOSED)) {
+      qerr = DSB_ERR_IPC_UNREACHABLE;
+    }
+    if (reason == DSB_ERR_EXISTS) {
+      qerr = DSB_ERR_IPC_UNREACHABLE;
+    }
+    peers_dev_fail_queue(pp, v, qerr);
+  }
+  if (p->mux) {
+    peers_reset_streams(p, err);
+    peers_account(pp, p->mux);
+    dsb_mux_del(p->mux);
+    p->mux = NULL;
+    pp->sessions_closed++;
+  }
+  if (p->prev) {
+    p->prev->next = p->next;
+  } else {
+    pp->conns = p->next;
+  }
+  if (p->next) {
+    p->next->prev = p->prev;
+  }
+  p->dev = NULL;
+  free(p);
+  if (v) {
+    peers_dev_gc(pp, v);
+  }
+}
+
+void dsbd_peers_tcp_callbacks(dsb_tcp_callbacks *cb) {
+  cb->on_established = peers_on_established;
+  cb->on_record = peers_on_record;
+  cb->on_writable = peers_on_writable;
+  cb->on_closed = peers_on_closed;
+}
+
+/* ---- lifetime, periodic work, queries ----------------------------------- */
+
+int dsbd_peers_new(dsbd_peers **ppp, dsbd *d) {
+  dsbd_peers *pp = calloc(1, sizeof(*pp));
+  if (!pp) {
+    return DSB_ERR_NOMEM;
+  }
+  pp->d = d;
+  *ppp = pp;
+  return 0;
+}
+
+void dsbd_peers_del(dsbd_peers *pp) {
+  if (!pp) {
+    return;
+  }
+  /* Close every session: on_closed runs for each inside dsb_tcp_del (the
+   * caller deletes the transport right after), which resets streams. Do
+   * it here explicitly so streams are reset with a reason first. */
+  for (dsbd_peer *p = pp->conns; p; p = p->next) {
+    if (p->mux) {
+      peers_reset_streams(p, DSB_ERR_SESSION_CLOSED);
+    }
+  }
+  dsb_tcp *tcp = dsbd_tcp(pp->d);
+  if (tcp) {
+    dsb_tcp_del(tcp); /* on_closed for every connection */
+    pp->d->tcp = NULL;
+  }
+  while (pp->reqs) {
+    peers_req_fail(pp, pp->reqs, DSB_ERR_SESSION_CLOSED);
+  }
+  while (pp->devs) {
+    peer_dev *v = pp->devs;
+    pp->devs = v->next;
+    free(v);
+  }
+  free(pp);
+}
+
+void dsbd_peers_tick(dsbd_peers *pp) {
+  dsb_tstamp now = dsbd_now();
+  dsbd_peer *next;
+  for (dsbd_peer *p = pp->conns; p; p = next) {
+    next = p->next;
+    if (!p->mux || p->closing) {
+      continue;
+    }
+    if (dsb_mux_next_timeout(p->mux) <= now) {
+      p->in_mux++;
+      int rv = dsb_mux_handle_timeout(p->mux, now);
+      p->in_mux--;
+      if (rv) {
+        dsbd_count(pp->d, dsb_strerror(rv), 1);
+        peers_close(p, rv);
+        continue;
+      }
+    }
+    dsbd_peer_flush(p);
+  }
+  /* Requests queued too long (unreachable device, stuck connect). */
+  for (peer_dev *v = pp->devs; v; v = v->next) {
+    while (v->queue && v->queue->deadline <= now) {
+      peer_req *r = v->queue;
+      v->queue = r->qnext;
+      v->nqueued--;
+      peers_req_fail(pp, r, DSB_ERR_TIMEOUT);
+    }
+  }
+}
+
+int dsbd_peers_session_state(dsbd_peers *pp, const dsb_device_id *id) {
+  peer_dev *v = pp ? peers_dev_find(pp, id) : NULL;
+  if (!v || !v->active) {
+    return DSB_IPC_SESSION_NONE;
+  }
+  return v->active->established ? DSB_IPC_SESSION_ESTABLISHED
+                                : DSB_IPC_SESSION_CONNECTING;
+}
+
+size_t dsbd_peers_sessions(const dsbd_peers *pp) {
+  size_t n = 0;
+  for (const dsbd_peer *p = pp ? pp->conns : NULL; p; p = p->next) {
+    n += p->established && !p->closing;
+  }
+  return n;
+}
+
+void dsbd_peers_trust_changed(dsbd_peers *pp, const dsb_device_id *id) {
+  int rv = dsbd_trust_check(pp->d, id);
+  if (rv == 0) {
+    return;
+  }
+  for (dsbd_peer *p = pp->conns; p; p = p->next) {
+    if (p->dev && dsb_device_id_eq(&p->dev->id, id)) {
+      peers_close(p, rv);
+    }
+  }
+}
+
+void dsbd_peers_add_counters(dsbd_peers *pp,
+                             void (*fn)(void *ctx, const char *label,
+                                        uint64_t v),
+                             void *ctx) {
+  uint64_t rejects[16], sent = pp->bytes_sent, recv = pp->bytes_received;
+  memcpy(rejects, pp->mux_rejects, sizeof(rejects));
+  for (dsbd_peer *p = pp->conns; p; p = p->next) {
+    if (!p->mux) {
+      continue;
+    }
+    dsb_mux_stats st;
+    dsb_mux_get_stats(p->mux, &st);
+    sent += st.bytes_sent;
+    recv += st.bytes_received;
+    for (int e = 0; e < 16; ++e) {
+      rejects[e] += dsb_mux_reject_count(p->mux, -600 - e);
+    }
+  }
+  fn(ctx, "bytes_sent", sent);
+  fn(ctx, "bytes_received", recv);
+  fn(ctx, "sessions_closed", pp->sessions_closed);
+  for (int e = 0; e < 16; ++e) {
+    const char *label = dsb_strerror(-600 - e);
+    if (strcmp(label, "unknown_error") != 0 && strstr(label, ".reject.")) {
+      fn(ctx, label, rejects[e]);
+    }
+  }
+}
