@@ -135,6 +135,19 @@ DSB_MUST_CHECK int dsb_trust_foreach(const dsb_trust *trust,
 DSB_MUST_CHECK int dsb_trust_check(const dsb_trust *trust,
                                    const dsb_device_id *id, uint32_t flags);
 
+/*
+ * Adapter for the session layer's peer check (dsb_session_peer_check_fn in
+ * include/dsb/session.h): set config.peer_check = dsb_trust_peer_check and
+ * config.peer_check_ctx = a dsb_trust_checker that outlives the session.
+ * Returns dsb_trust_check(checker->trust, peer, checker->flags).
+ */
+typedef struct dsb_trust_checker {
+  const dsb_trust *trust; /* borrowed; NULL: empty table */
+  uint32_t flags;         /* DSB_TRUST_ALLOW_UNKNOWN or 0 */
+} dsb_trust_checker;
+
+int dsb_trust_peer_check(void *ctx, const dsb_device_id *peer);
+
 /* "unknown", "trusted", "blocked"; "invalid" for other values. */
 const char *dsb_trust_state_name(dsb_trust_state state);
 

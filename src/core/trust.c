@@ -318,6 +318,15 @@ int dsb_trust_check(const dsb_trust *trust, const dsb_device_id *id,
   }
 }
 
+int dsb_trust_peer_check(void *ctx, const dsb_device_id *peer) {
+  const dsb_trust_checker *checker = ctx;
+
+  if (!checker) {
+    return DSB_ERR_INVALID_ARGUMENT;
+  }
+  return dsb_trust_check(checker->trust, peer, checker->flags);
+}
+
 const char *dsb_trust_state_name(dsb_trust_state state) {
   switch (state) {
   case DSB_TRUST_UNKNOWN:

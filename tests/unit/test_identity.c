@@ -10,12 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "dsb/crypto.h"
 #include "dsb/err.h"
 #include "dsb/identity.h"
+#include "dsb/keystore.h"
 
 /* ed_seed = 00 01 .. 1f, static_sk = 20 21 .. 3f */
 static const char vec_ed_pk[] =
@@ -82,6 +84,77 @@ static void test_vector_identity(void **state) {
   assert_memory_equal(ident.proof.cert, want, 64);
   dsb_device_id_format(text, &ident.id);
   assert_string_equal(text, vec_device_id);
+  dsb_identity_wipe(&ident);
+}
+
+/* The value of |key| in tests/vectors/identity.hex ("key: value" lines). */
+static void vector_field(const char *key, char *out, size_t outcap) {
+  const char *src = getenv("DSB_SOURCE_DIR");
+  char path[1024], line[512];
+  size_t klen = strlen(key);
+  FILE *fp;
+
+  if (!src) {
+    skip(); /* run outside CTest */
+  }
+  snprintf(path, sizeof(path), "%s/tests/vectors/identity.hex", src);
+  fp = fopen(path, "r");
+  assert_non_null(fp);
+  while (fgets(line, sizeof(line), fp)) {
+    if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+      const char *v = line + klen + 1;
+      while (*v == ' ') {
+        v++;
+      }
+      assert_true(strlen(v) < outcap);
+      strcpy(out, v);
+      out[strcspn(out, "\r\n")] = '\0';
+      fclose(fp);
+      return;
+    }
+  }
+  fclose(fp);
+  fail_msg("no %s in identity.hex", key);
+}
+
+static void test_vector_file(void **state) {
+  (void)state;
+  char hex[512];
+  uint8_t seed[32], ssk[32], want[64];
+  char text[DSB_DEVICE_ID_TEXT_LEN + 1];
+  dsb_identity ident;
+
+  vector_field("ed_seed", hex, sizeof(hex));
+  unhex(seed, hex, 32);
+  vector_field("static_sk", hex, sizeof(hex));
+  unhex(ssk, hex, 32);
+  assert_int_equal(dsb_identity_from_secrets(&ident, seed, ssk), 0);
+  vector_field("ed_pk", hex, sizeof(hex));
+  unhex(want, hex, 32);
+  assert_memory_equal(ident.proof.ed_pk, want, 32);
+  vector_field("static_pk", hex, sizeof(hex));
+  unhex(want, hex, 32);
+  assert_memory_equal(ident.proof.static_pk, want, 32);
+  vector_field("cert", hex, sizeof(hex));
+  unhex(want, hex, 64);
+  assert_memory_equal(ident.proof.cert, want, 64);
+  vector_field("device_id", hex, sizeof(hex));
+  dsb_device_id_format(text, &ident.id);
+  assert_string_equal(text, hex);
+
+  /* The identity file image (include/dsb/keystore.h) of the same keys. */
+  {
+    uint8_t img[DSB_KEYSTORE_FILE_LEN], enc[DSB_KEYSTORE_FILE_LEN];
+    dsb_identity back;
+    vector_field("identity_file", hex, sizeof(hex));
+    unhex(img, hex, sizeof(img));
+    assert_int_equal(dsb_keystore_encode(enc, sizeof(enc), &ident),
+                     DSB_KEYSTORE_FILE_LEN);
+    assert_memory_equal(enc, img, sizeof(img));
+    assert_int_equal(dsb_keystore_decode(&back, img, sizeof(img)), 0);
+    assert_memory_equal(&back, &ident, sizeof(ident));
+    dsb_identity_wipe(&back);
+  }
   dsb_identity_wipe(&ident);
 }
 
@@ -349,6 +422,7 @@ static void test_identity_wipe(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_vector_identity),
+      cmocka_unit_test(test_vector_file),
       cmocka_unit_test(test_device_id_derive),
       cmocka_unit_test(test_device_id_text_round_trip),
       cmocka_unit_test(test_device_id_parse_upper_case),

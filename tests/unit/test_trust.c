@@ -256,6 +256,23 @@ static void test_check(void **state) {
   dsb_trust_del(t);
 }
 
+static void test_peer_check_adapter(void **state) {
+  (void)state;
+  dsb_trust *t = new_table(0);
+  dsb_device_id tr = mkid(1), bl = mkid(2), un = mkid(3);
+  dsb_trust_checker strict = {t, 0}, lab = {t, DSB_TRUST_ALLOW_UNKNOWN};
+
+  assert_int_equal(dsb_trust_set(t, &tr, DSB_TRUST_TRUSTED), 0);
+  assert_int_equal(dsb_trust_set(t, &bl, DSB_TRUST_BLOCKED), 0);
+  assert_int_equal(dsb_trust_peer_check(&strict, &tr), 0);
+  assert_int_equal(dsb_trust_peer_check(&strict, &bl), DSB_ERR_TRUST_BLOCKED);
+  assert_int_equal(dsb_trust_peer_check(&strict, &un), DSB_ERR_TRUST_UNKNOWN);
+  assert_int_equal(dsb_trust_peer_check(&lab, &un), 0);
+  assert_int_equal(dsb_trust_peer_check(&lab, &bl), DSB_ERR_TRUST_BLOCKED);
+  assert_int_equal(dsb_trust_peer_check(NULL, &tr), DSB_ERR_INVALID_ARGUMENT);
+  dsb_trust_del(t);
+}
+
 static void test_reject_full_table(void **state) {
   (void)state;
   dsb_trust *t = new_table(4);
@@ -790,6 +807,7 @@ int main(void) {
       cmocka_unit_test(test_reject_list_buffer_too_small),
       cmocka_unit_test(test_foreach),
       cmocka_unit_test(test_check),
+      cmocka_unit_test(test_peer_check_adapter),
       cmocka_unit_test(test_reject_full_table),
       cmocka_unit_test(test_reject_full_default_table),
       cmocka_unit_test(test_state_names),
