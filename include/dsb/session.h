@@ -111,10 +111,24 @@ void dsb_session_settings_default(dsb_session_settings *settings);
  * after message 2; responder: after message 3), before the session is
  * established. Return 0 to accept or a negative DSB_ERR_* to refuse (e.g.
  * DSB_ERR_TRUST_BLOCKED, DSB_ERR_TRUST_UNKNOWN); the handshake then fails
- * with that code. A trust table plugs in through a one-line wrapper around
- * dsb_trust_check() (include/dsb/trust.h).
+ * with that code. dsb_session_trust_check below plugs in a trust table.
  */
 typedef int (*dsb_session_peer_check_fn)(void *ctx, const dsb_device_id *peer);
+
+struct dsb_trust; /* include/dsb/trust.h */
+
+/* Context of dsb_session_trust_check: a borrowed trust table and the flags
+ * of dsb_trust_check() (e.g. DSB_TRUST_ALLOW_UNKNOWN for lab mode). */
+typedef struct dsb_session_trust_ctx {
+  const struct dsb_trust *trust;
+  uint32_t flags;
+} dsb_session_trust_ctx;
+
+/* A dsb_session_peer_check_fn over dsb_trust_check(): |ctx| is a
+ * dsb_session_trust_ctx. Blocked devices are always refused
+ * (DSB_ERR_TRUST_BLOCKED); unknown ones unless the flags allow them
+ * (DSB_ERR_TRUST_UNKNOWN). */
+int dsb_session_trust_check(void *ctx, const dsb_device_id *peer);
 
 typedef struct dsb_session_callbacks {
   /* The handshake completed and the peer is verified. Non-zero return: the
