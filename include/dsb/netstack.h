@@ -6,7 +6,7 @@
  * bytes:
  *   request  [op 0x01..0x7e] [payload]                  [nonce u64be]
  *   reply    [op|0x80]       [status u8] [payload if 0] [nonce u64be]
- *   notice   [0xff]          [status u8]                [nonce = 0]
+ *   notice   [0xff]          [status u8]                [nonce u64be]
  * A reply that carries a socket (TCP_LISTEN, TCP_CONNECT, UDP_BIND with
  * status 0) comes with exactly one descriptor in an SCM_RIGHTS message;
  * every other message carries none. netstackd closes its copy right after
@@ -50,7 +50,9 @@ typedef enum dsb_netstack_op {
   DSB_NETSTACK_OP_LOCAL_ADDR = 0x06,
   DSB_NETSTACK_OP_IFLIST = 0x07,
   DSB_NETSTACK_OP_CLOSE = 0x08,
-  /* Unsolicited notice before netstackd hangs up (wrong uid, busy). */
+  /* Error notice: with nonce 0 it is unsolicited (wrong uid or busy, just
+   * before netstackd hangs up; or a packet too short to carry a nonce); with
+   * a non-zero nonce it answers a request whose op is unknown. */
   DSB_NETSTACK_OP_NOTICE = 0xff
 } dsb_netstack_op;
 
@@ -227,7 +229,7 @@ int dsb_netstack_rep_encode(uint8_t *out, size_t outlen,
 
 /* Decode one reply or notice packet; same errors as
  * dsb_netstack_req_decode() (DSB_ERR_IPC_BAD_VALUE also for an unknown
- * status byte, or a notice with a non-zero nonce). */
+ * status byte, a notice with status OK, or a reply with nonce 0). */
 int dsb_netstack_rep_decode(dsb_netstack_rep *rep, const uint8_t *in,
                             size_t inlen);
 

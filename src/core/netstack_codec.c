@@ -499,12 +499,12 @@ int dsb_netstack_rep_encode(uint8_t *out, size_t outlen,
     return DSB_ERR_INVALID_ARGUMENT;
   }
   if (rep->op == DSB_NETSTACK_OP_NOTICE) {
-    if (rep->status == DSB_NETSTACK_ST_OK || rep->nonce != 0) {
+    if (rep->status == DSB_NETSTACK_ST_OK) {
       return DSB_ERR_INVALID_ARGUMENT;
     }
     ns_put_u8(&w, DSB_NETSTACK_OP_NOTICE);
     ns_put_u8(&w, rep->status);
-    ns_put_u64(&w, 0);
+    ns_put_u64(&w, rep->nonce);
     return w.err ? w.err : (int)(w.p - out);
   }
   if (!ns_is_request_op(rep->op) || rep->nonce == 0) {
@@ -596,7 +596,7 @@ int dsb_netstack_rep_decode(dsb_netstack_rep *rep, const uint8_t *in,
   }
   if (in[0] == DSB_NETSTACK_OP_NOTICE) {
     rep->op = DSB_NETSTACK_OP_NOTICE;
-    if (rep->status == DSB_NETSTACK_ST_OK || rep->nonce != 0) {
+    if (rep->status == DSB_NETSTACK_ST_OK) {
       return DSB_ERR_IPC_BAD_VALUE;
     }
     return ns_left(&r) == 0 ? 0 : DSB_ERR_IPC_TRAILING;

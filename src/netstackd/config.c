@@ -1,0 +1,329 @@
+/*
+ * config.c - netstackd's policy file (JSON, json-c) and the checks every
+ * request goes through. Field reference: docs/SECURITY.md, "Privilege
+ * separation"; an unknown field or a bad value stops the daemon with
+ * "FILE: FIELD: expected ...", never a half-applied policy.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "dsb/err.h"
+#include "netstackd.h"
+
+static void cfg_set_all_nets(nsd_nets *n) {
+  memset(n, 0, sizeof(*n));
+  n->n = 2;
+  n->r[0].family = DSB_NETSTACK_FAMILY_IPV4; /* 0.0.0.0/0 */
+  n->r[1].family = DSB_NETSTACK_FAMILY_IPV6; /* ::/0 */
+}
+
+void nsd_config_defaults(nsd_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->allow_ipv4 = 1;
+  cfg->allow_ipv6 = 1;
+  /* Ephemeral (0) or unprivileged ports for listeners and UDP sockets. */
+  cfg->listen_ports.n = 2;
+  cfg->listen_ports.r[0] = (nsd_range){0, 0};
+  cfg->listen_ports.r[1] = (nsd_range){1024, 65535};
+  cfg->bind_ports = cfg->listen_ports;
+  cfg->connect_ports.n = 1;
+  cfg->connect_ports.r[0] = (nsd_range){1, 65535};
+  cfg_set_all_nets(&cfg->local_networks);
+  cfg_set_all_nets(&cfg->destinations);
+  cfg->any_interface = 1;
+  cfg->max_pending_connects = NSD_MAX_PENDING_DEFAULT;
+  cfg->socket_mode = 0600;
+}
+
+static int cfg_fail(const char *path, const char *field, const char *what) {
+  fprintf(stderr, "netstackd: %s: %s: expected %s\n", path, field, what);
+  return DSB_ERR_CONFIG;
+}
+
+static int cfg_parse_port(const char *s, uint16_t *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 65535) {
+    return -1;
+  }
+  *out = (uint16_t)v;
+  return 0;
+}
+
+/* Items: an integer port, or a string "N" or "LO-HI". */
+static int cfg_ports(nsd_ports *out, json_object *v, const char *path,
+                     const char *field) {
+  const char *what = "an array of ports (0..65535) or \"LO-HI\" ranges, "
+                     "at most 16";
+  if (!json_object_is_type(v, json_type_array) ||
+      json_object_array_length(v) > NSD_MAX_RANGES) {
+    return cfg_fail(path, field, what);
+  }
+  memset(out, 0, sizeof(*out));
+  for (size_t i = 0; i < json_object_array_length(v); ++i) {
+    json_object *it = json_object_array_get_idx(v, i);
+    nsd_range r;
+    if (json_object_is_type(it, json_type_int)) {
+      int64_t p = json_object_get_int64(it);
+      if (p < 0 || p > 65535) {
+        return cfg_fail(path, field, what);
+      }
+      r.lo = r.hi = (uint16_t)p;
+    } else if (json_object_is_type(it, json_type_string)) {
+      char buf[16];
+      const char *s = json_object_get_string(it);
+      if (strlen(s) >= sizeof(buf)) {
+        return cfg_fail(path, field, what);
+      }
+      strcpy(buf, s);
+      char *dash = strchr(buf, '-');
+      if (dash != NULL) {
+        *dash = '\0';
+        if (cfg_parse_port(buf, &r.lo) != 0 ||
+            cfg_parse_port(dash + 1, &r.hi) != 0 || r.lo > r.hi) {
+          return cfg_fail(path, field, what);
+        }
+      } else if (cfg_parse_port(buf, &r.lo) != 0) {
+        return cfg_fail(path, field, what);
+      } else {
+        r.hi = r.lo;
+      }
+    } else {
+      return cfg_fail(path, field, what);
+    }
+    out->r[out->n++] = r;
+  }
+  return 0;
+}
+
+/* Items: "ADDR/PREFIX" (IPv4 or IPv6) or a bare address (host route). */
+static int cfg_nets(nsd_nets *out, json_object *v, const char *path,
+                    const char *field) {
+  const char *what = "an array of \"ADDRESS/PREFIX\" networks, at most 32";
+  if (!json_object_is_type(v, json_type_array) ||
+      json_object_array_length(v) > NSD_MAX_NETS) {
+    return cfg_fail(path, field, what);
+  }
+  memset(out, 0, sizeof(*out));
+  for (size_t i = 0; i < json_object_array_length(v); ++i) {
+    json_object *it = json_object_array_get_idx(v, i);
+    char buf[INET6_ADDRSTRLEN + 8];
+    nsd_net n;
+    memset(&n, 0, sizeof(n));
+    if (!json_object_is_type(it, json_type_string) ||
+        strlen(json_object_get_string(it)) >= sizeof(buf)) {
+      return cfg_fail(path, field, what);
+    }
+    strcpy(buf, json_object_get_string(it));
+    char *slash = strchr(buf, '/');
+    if (slash != NULL) {
+      *slash = '\0';
+    }
+    if (inet_pton(AF_INET, buf, n.ip) == 1) {
+      n.family = DSB_NETSTACK_FAMILY_IPV4;
+    } else if (inet_pton(AF_INET6, buf, n.ip) == 1) {
+      n.family = DSB_NETSTACK_FAMILY_IPV6;
+    } else {
+      return cfg_fail(path, field, what);
+    }
+    unsigned maxp = (unsigned)dsb_netstack_addr_iplen(n.family) * 8;
+    n.prefix = (uint8_t)maxp;
+    if (slash != NULL) {
+      uint16_t p;
+      if (cfg_parse_port(slash + 1, &p) != 0 || p > maxp) {
+        return cfg_fail(path, field, what);
+      }
+      n.prefix = (uint8_t)p;
+    }
+    out->r[out->n++] = n;
+  }
+  return 0;
+}
+
+static int cfg_families(nsd_config *cfg, json_object *v, const char *path) {
+  const char *what = "a non-empty array of \"ipv4\" and/or \"ipv6\"";
+  if (!json_object_is_type(v, json_type_array) ||
+      json_object_array_length(v) == 0 || json_object_array_length(v) > 2) {
+    return cfg_fail(path, "families", what);
+  }
+  cfg->allow_ipv4 = cfg->allow_ipv6 = 0;
+  for (size_t i = 0; i < json_object_array_length(v); ++i) {
+    json_object *it = json_object_array_get_idx(v, i);
+    const char *s = json_object_is_type(it, json_type_string)
+                        ? json_object_get_string(it)
+                        : "";
+    if (strcmp(s, "ipv4") == 0) {
+      cfg->allow_ipv4 = 1;
+    } else if (strcmp(s, "ipv6") == 0) {
+      cfg->allow_ipv6 = 1;
+    } else {
+      return cfg_fail(path, "families", what);
+    }
+  }
+  return 0;
+}
+
+static int cfg_interfaces(nsd_config *cfg, json_object *v, const char *path) {
+  const char *what = "an array of interface names (1..15 bytes) or [\"*\"], "
+                     "at most 32";
+  if (!json_object_is_type(v, json_type_array) ||
+      json_object_array_length(v) > NSD_MAX_IFACES) {
+    return cfg_fail(path, "interfaces", what);
+  }
+  cfg->any_interface = 0;
+  cfg->ninterfaces = 0;
+  for (size_t i = 0; i < json_object_array_length(v); ++i) {
+    json_object *it = json_object_array_get_idx(v, i);
+    if (!json_object_is_type(it, json_type_string)) {
+      return cfg_fail(path, "interfaces", what);
+    }
+    const char *s = json_object_get_string(it);
+    size_t len = strlen(s);
+    if (strcmp(s, "*") == 0) {
+      cfg->any_interface = 1;
+      continue;
+    }
+    if (len == 0 || len > DSB_NETSTACK_IFNAME_MAX) {
+      return cfg_fail(path, "interfaces", what);
+    }
+    memcpy(cfg->interfaces[cfg->ninterfaces++], s, len + 1);
+  }
+  return 0;
+}
+
+static int cfg_uint(uint32_t *out, json_object *v, const char *path,
+                    const char *field, uint32_t lo, uint32_t hi,
+                    const char *what) {
+  if (!json_object_is_type(v, json_type_int)) {
+    return cfg_fail(path, field, what);
+  }
+  int64_t x = json_object_get_int64(v);
+  if (x < lo || x > hi) {
+    return cfg_fail(path, field, what);
+  }
+  *out = (uint32_t)x;
+  return 0;
+}
+
+static int cfg_apply(nsd_config *cfg, json_object *root, const char *path) {
+  int rv = 0;
+  if (!json_object_is_type(root, json_type_object)) {
+    return cfg_fail(path, "(top level)", "a JSON object");
+  }
+  json_object_object_foreach(root, key, val) {
+    if (strcmp(key, "families") == 0) {
+      rv = cfg_families(cfg, val, path);
+    } else if (strcmp(key, "listen_ports") == 0) {
+      rv = cfg_ports(&cfg->listen_ports, val, path, key);
+    } else if (strcmp(key, "bind_ports") == 0) {
+      rv = cfg_ports(&cfg->bind_ports, val, path, key);
+    } else if (strcmp(key, "connect_ports") == 0) {
+      rv = cfg_ports(&cfg->connect_ports, val, path, key);
+    } else if (strcmp(key, "local_networks") == 0) {
+      rv = cfg_nets(&cfg->local_networks, val, path, key);
+    } else if (strcmp(key, "destinations") == 0) {
+      rv = cfg_nets(&cfg->destinations, val, path, key);
+    } else if (strcmp(key, "interfaces") == 0) {
+      rv = cfg_interfaces(cfg, val, path);
+    } else if (strcmp(key, "max_pending_connects") == 0) {
+      rv = cfg_uint(&cfg->max_pending_connects, val, path, key, 1,
+                    NSD_MAX_PENDING_CAP, "an integer 1..1024");
+    } else if (strcmp(key, "socket_mode") == 0) {
+      uint32_t mode = 0;
+      const char *what = "a string with an octal mode, 0600..0666";
+      char *end;
+      if (!json_object_is_type(val, json_type_string)) {
+        return cfg_fail(path, key, what);
+      }
+      errno = 0;
+      mode = (uint32_t)strtoul(json_object_get_string(val), &end, 8);
+      /* Owner read/write is required; execute bits make no sense. */
+      if (errno != 0 || *end != '\0' || (mode & ~0666u) != 0 ||
+          (mode & 0600u) != 0600u) {
+        return cfg_fail(path, key, what);
+      }
+      cfg->socket_mode = mode;
+    } else {
+      return cfg_fail(path, key,
+                      "no such field (known: families, "
+                      "listen_ports, bind_ports, connect_ports, "
+                      "local_networks, destinations, interfaces, "
+                      "max_pending_connects, socket_mode)");
+    }
+    if (rv != 0) {
+      return rv;
+    }
+  }
+  return 0;
+}
+
+int nsd_config_load(nsd_config *cfg, const char *path) {
+  nsd_config tmp = *cfg;
+  json_object *root = json_object_from_file(path);
+  if (root == NULL) {
+    fprintf(stderr, "netstackd: %s: cannot read or parse JSON: %s\n", path,
+            json_util_get_last_err() ? json_util_get_last_err() : "?");
+    return DSB_ERR_CONFIG;
+  }
+  int rv = cfg_apply(&tmp, root, path);
+  json_object_put(root);
+  if (rv == 0) {
+    *cfg = tmp; /* commit only a fully valid policy */
+  }
+  return rv;
+}
+
+int nsd_config_family_ok(const nsd_config *cfg, uint8_t family) {
+  return (family == DSB_NETSTACK_FAMILY_IPV4 && cfg->allow_ipv4) ||
+         (family == DSB_NETSTACK_FAMILY_IPV6 && cfg->allow_ipv6);
+}
+
+int nsd_config_port_ok(const nsd_ports *ports, uint16_t port) {
+  for (size_t i = 0; i < ports->n; ++i) {
+    if (port >= ports->r[i].lo && port <= ports->r[i].hi) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int cfg_prefix_match(const uint8_t *a, const uint8_t *b,
+                            unsigned prefix) {
+  unsigned full = prefix / 8, rest = prefix % 8;
+  if (memcmp(a, b, full) != 0) {
+    return 0;
+  }
+  if (rest == 0) {
+    return 1;
+  }
+  uint8_t mask = (uint8_t)(0xff << (8 - rest));
+  return (a[full] & mask) == (b[full] & mask);
+}
+
+int nsd_config_net_ok(const nsd_nets *nets, const dsb_netstack_addr *a) {
+  for (size_t i = 0; i < nets->n; ++i) {
+    if (nets->r[i].family == a->family &&
+        cfg_prefix_match(nets->r[i].ip, a->ip, nets->r[i].prefix)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int nsd_config_iface_ok(const nsd_config *cfg, const char *name) {
+  if (cfg->any_interface) {
+    return 1;
+  }
+  for (size_t i = 0; i < cfg->ninterfaces; ++i) {
+    if (strcmp(cfg->interfaces[i], name) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
