@@ -169,7 +169,7 @@ static void policy_key_text(char *dst, size_t dstlen, const char *key) {
 
 static int policy_load_rule(const policy_loader *ld, dsb_policy_rule *r,
                             json_object *obj, size_t idx) {
-  char field[48];
+  char field[64]; /* "rules[" + 20-digit index + "]." + 24-char key */
   const char *s;
   size_t len;
   int have_peer = 0, have_service = 0, have_method = 0;
