@@ -160,10 +160,10 @@ static int sandbox_seccomp(void) {
   /* Synchronise all threads that exist; fails harmlessly if none. */
   (void)s.attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
   /* No new socket of any family but AF_UNIX. */
-  rv |=
-      s.rule_add(ctx, deny, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+  rv |= s.rule_add(ctx, deny, SCMP_SYS(socket), 1,
+                   SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0));
   rv |= s.rule_add(ctx, deny, SCMP_SYS(socketpair), 1,
-                   SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+                   SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0));
   /* All Unix sockets the daemon serves on exist before the filter, and
    * every network socket arrives bound/listening from netstackd. */
   rv |= s.rule_add(ctx, deny, SCMP_SYS(bind), 0);
