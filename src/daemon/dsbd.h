@@ -202,6 +202,8 @@ void dsbd_stream_on_reset(dsbd_stream *s, int status);
 /* Detach from a client that disconnected. */
 void dsbd_stream_drop_owner(dsbd_stream *s);
 uint32_t dsbd_stream_handle(const dsbd_stream *s);
+/* The stream of mux stream |sid| on session |peer|, or NULL. */
+dsbd_stream *dsbd_stream_find(dsbd_peer *peer, uint32_t sid);
 void dsbd_streams_stats(dsbd_stream_stats *st);
 /* The session |peer| ended: reset all its streams with |status|. */
 void dsbd_streams_session_gone(dsbd_peer *peer, int status);

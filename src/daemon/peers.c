@@ -47,6 +47,7 @@ typedef struct peer_req {
   char service[DSB_IPC_SERVICE_MAX + 1];
   uint8_t priority;
   dsbd_peer *on; /* the session the OPEN was sent on */
+  uint32_t sid;  /* its mux stream id */
   dsb_tstamp deadline;
 } peer_req;
 
@@ -232,6 +233,7 @@ static int peers_open_on(dsbd_peer *p, peer_req *r) {
     return rv;
   }
   r->on = p;
+  r->sid = sid;
   dsbd_peer_flush(p);
   return 0;
 }
@@ -454,17 +456,23 @@ static int peers_rst_error(uint32_t code) {
   }
 }
 
+/* The mux no longer hands out the user data of a stream that is being
+ * reset, so requests and streams are found by (session, stream id). */
 static int peers_on_stream_reset(dsb_mux *mux, uint32_t id, uint32_t code,
                                  void *user_data) {
+  (void)mux;
   dsbd_peer *p = user_data;
-  int *ud = dsb_mux_stream_user_data(mux, id);
-  if (!ud) {
-    return 0;
+  dsbd_log(p->pp->d, DSB_LOG_DEBUG, "stream %u reset by the peer (code %u)", id,
+           code);
+  for (peer_req *r = p->pp->reqs; r; r = r->next) {
+    if (r->on == p && r->sid == id) {
+      peers_req_fail(p->pp, r, peers_rst_error(code));
+      return 0;
+    }
   }
-  if (*ud == DSBD_UD_OPEN) {
-    peers_req_fail(p->pp, (peer_req *)ud, peers_rst_error(code));
-  } else {
-    dsbd_stream_on_reset((dsbd_stream *)ud, peers_rst_error(code));
+  dsbd_stream *s = dsbd_stream_find(p, id);
+  if (s) {
+    dsbd_stream_on_reset(s, peers_rst_error(code));
   }
   return 0;
 }

@@ -428,3 +428,12 @@ void dsbd_stream_abort(dsbd_stream *s) {
   }
   streams_finish(s, DSB_ERR_CLOSED);
 }
+
+dsbd_stream *dsbd_stream_find(dsbd_peer *peer, uint32_t sid) {
+  for (dsbd_stream *s = streams_all; s; s = s->next) {
+    if (s->peer == peer && s->sid == sid) {
+      return s;
+    }
+  }
+  return NULL;
+}
