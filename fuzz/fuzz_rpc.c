@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "dsb/err.h"
+#include "dsb/policy.h"
 #include "dsb/rpc.h"
+#include "dsb/services.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -51,10 +53,45 @@ static void fuzz_rpc_one(const uint8_t *data, size_t size,
   }
 }
 
+/* The callee's whole path: whatever it answers is a well-formed reply. */
+static void fuzz_rpc_callee(const uint8_t *data, size_t size) {
+  static dsb_services *svc;
+  static dsb_policy *pol;
+  static uint8_t reply[DSB_RPC_MAX_REPLY_DEFAULT];
+  if (!svc) {
+    static const char allow[] =
+        "{\"rules\":[{\"peer\":\"any\",\"service\":\"*\",\"method\":\"*\"}]}";
+    if (dsb_services_new(&svc, NULL) != 0 ||
+        dsb_policy_load_json(&pol, NULL, "allow", allow, sizeof(allow) - 1,
+                             NULL, 0) != 0) {
+      abort();
+    }
+  }
+  dsb_services_result res;
+  dsb_rpc_call call;
+  dsb_rpc_msg m;
+  int rv =
+      dsb_services_handle_message(svc, &res, &call, reply, sizeof(reply), pol,
+                                  "00112233445566778899aabbccddeeff",
+                                  DSB_POLICY_PEER_TRUSTED, data, size, NULL);
+  if (rv != 0) {
+    if (rv != DSB_ERR_PROXY_MALFORMED && rv != DSB_ERR_PROXY_VERSION) {
+      abort();
+    }
+    return;
+  }
+  if (res.action != DSB_SERVICES_REPLY ||
+      dsb_rpc_decode(&m, reply, res.replylen, NULL) != 0 ||
+      m.op != DSB_RPC_OP_REPLY || m.reply.nonce != call.nonce) {
+    abort();
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   dsb_rpc_limits def, small = {DSB_RPC_MAX_FRAME_MIN, DSB_RPC_MAX_FRAME_MIN};
   dsb_rpc_limits_default(&def);
   fuzz_rpc_one(data, size, &def);
   fuzz_rpc_one(data, size, &small);
+  fuzz_rpc_callee(data, size);
   return 0;
 }

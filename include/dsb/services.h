@@ -117,6 +117,8 @@ typedef struct dsb_services_stats {
   uint64_t oversize;
   uint64_t failed;
   uint64_t forwarded;
+  uint64_t malformed; /* calls answered "malformed" */
+  uint64_t dropped;   /* messages dropped unanswered */
 } dsb_services_stats;
 
 /* A registry holding the three built-ins.
@@ -196,6 +198,26 @@ int dsb_services_dispatch(dsb_services *services, dsb_services_result *res,
                           const dsb_policy *policy, const char *peer_id,
                           unsigned peer_flags, const dsb_rpc_call *call,
                           const dsb_rpc_limits *limits);
+
+/*
+ * The callee's whole handling of one message received on a `dsb.rpc` stream
+ * the PEER opened: decode it (|limits| are this end's), then
+ *  - a call that decodes: dsb_services_dispatch(); |*call| is the decoded
+ *    view (borrowing |msg|), e.g. to forward it to an application;
+ *  - a call that does not decode but whose nonce is readable: |res| holds
+ *    an "oversize" or "malformed" reply for the caller (label set, rule -1);
+ * Returns 0 whenever |res| is filled in.
+ * Errors (drop the message and count the label; nothing is sent back):
+ * DSB_ERR_PROXY_MALFORMED (a reply frame: only calls travel this way, or
+ * too short to hold a nonce), DSB_ERR_PROXY_VERSION (another version: the
+ * nonce position is not known), DSB_ERR_NOBUF, DSB_ERR_INVALID_ARGUMENT.
+ */
+int dsb_services_handle_message(dsb_services *services,
+                                dsb_services_result *res, dsb_rpc_call *call,
+                                uint8_t *reply, size_t replylen,
+                                const dsb_policy *policy, const char *peer_id,
+                                unsigned peer_flags, const uint8_t *msg,
+                                size_t msglen, const dsb_rpc_limits *limits);
 
 /*
  * One log line for a rejected call, without its payload:

@@ -606,6 +606,9 @@ static void svc_count(dsb_services *r, int err) {
   case DSB_ERR_PROXY_OVERSIZE:
     r->stats.oversize++;
     break;
+  case DSB_ERR_PROXY_MALFORMED:
+    r->stats.malformed++;
+    break;
   default:
     r->stats.failed++;
     break;
@@ -696,6 +699,54 @@ int dsb_services_dispatch(dsb_services *r, dsb_services_result *res,
                    limits);
 }
 
+int dsb_services_handle_message(dsb_services *r, dsb_services_result *res,
+                                dsb_rpc_call *call, uint8_t *reply,
+                                size_t replylen, const dsb_policy *policy,
+                                const char *peer_id, unsigned peer_flags,
+                                const uint8_t *msg, size_t msglen,
+                                const dsb_rpc_limits *limits) {
+  dsb_rpc_msg m;
+
+  if (!r || !res || !call || !reply || !policy || !peer_id ||
+      (!msg && msglen)) {
+    return DSB_ERR_INVALID_ARGUMENT;
+  }
+  int err = dsb_rpc_decode(&m, msg, msglen, limits);
+  if (err == 0 && m.op != DSB_RPC_OP_CALL) {
+    /* Replies never travel on a stream the peer opened. */
+    r->stats.dropped++;
+    return DSB_ERR_PROXY_MALFORMED;
+  }
+  if (err == 0) {
+    *call = m.call;
+    return dsb_services_dispatch(r, res, reply, replylen, policy, peer_id,
+                                 peer_flags, call, limits);
+  }
+  dsb_rpc_limits deflimits;
+  if (!limits) {
+    dsb_rpc_limits_default(&deflimits);
+    limits = &deflimits;
+  }
+  size_t cap = replylen < limits->max_reply ? replylen : limits->max_reply;
+  long n = dsb_rpc_reject_encode(reply, cap, msg, msglen, err);
+  if (n < 0) {
+    r->stats.dropped++;
+    return (int)n;
+  }
+  memset(res, 0, sizeof(*res));
+  memset(call, 0, sizeof(*call));
+  dsb_rpc_peek(&m.op, &call->nonce, msg, msglen);
+  res->action = DSB_SERVICES_REPLY;
+  res->status = reply[2];
+  res->err = dsb_rpc_status_to_err(res->status);
+  res->rule = -1;
+  res->replylen = (size_t)n;
+  res->label = dsb_strerror(err);
+  r->stats.dispatched++;
+  svc_count(r, res->err);
+  return 0;
+}
+
 long dsb_services_format_reject(char *out, size_t outlen,
                                 const dsb_services_result *res,
                                 const char *peer_id, const dsb_rpc_call *call) {
@@ -704,10 +755,14 @@ long dsb_services_format_reject(char *out, size_t outlen,
   }
   /* Names passed the decoder's charset check, so they are safe to log;
    * the payload never appears. */
+  /* An undecodable call has no names: print them empty. */
+  const char *svc = call->service ? call->service : "";
+  const char *meth = call->method ? call->method : "";
+  int svclen = call->service ? (int)call->servicelen : 0;
+  int methlen = call->method ? (int)call->methodlen : 0;
   int n = snprintf(out, outlen, "%s peer=%s service=%.*s method=%.*s",
                    res->label ? res->label : dsb_rpc_status_name(res->status),
-                   peer_id, (int)call->servicelen, call->service,
-                   (int)call->methodlen, call->method);
+                   peer_id, svclen, svc, methlen, meth);
   if (n < 0) {
     return DSB_ERR_INVALID_ARGUMENT;
   }

@@ -617,6 +617,140 @@ static void test_reject_oversized_request_end_to_end(void **state) {
   dsb_rpc_pending_del(p);
 }
 
+/* ---- the callee's entry point: one dsb.rpc message -------------------- */
+
+static long encode_call(uint8_t *dst, size_t dstlen, const char *svc,
+                        const char *meth, const void *payload,
+                        size_t payloadlen, uint64_t nonce) {
+  dsb_rpc_call c = {svc,     strlen(svc), meth, strlen(meth),
+                    payload, payloadlen,  nonce};
+  return dsb_rpc_call_encode(dst, dstlen, &c, NULL);
+}
+
+static void test_handle_message_call(void **state) {
+  fixture *f = *state;
+  uint8_t msg[64];
+  long n = encode_call(msg, sizeof(msg), "echo", "echo", "abc", 3, 31);
+  dsb_services_result res;
+  dsb_rpc_call call;
+  assert_int_equal(dsb_services_handle_message(f->svc, &res, &call, f->reply,
+                                               sizeof(f->reply), f->pol, PEER,
+                                               T, msg, (size_t)n, NULL),
+                   0);
+  assert_int_equal(res.action, DSB_SERVICES_REPLY);
+  assert_int_equal(res.status, DSB_RPC_OK);
+  assert_true(call.nonce == 31);
+  assert_int_equal(call.servicelen, 4);
+  dsb_rpc_msg m;
+  assert_int_equal(dsb_rpc_decode(&m, f->reply, res.replylen, NULL), 0);
+  assert_memory_equal(m.reply.payload, "abc", 3);
+  assert_true(m.reply.nonce == 31);
+}
+
+/* Truncated, bad lengths, trailing bytes: the caller hears "malformed". */
+static void test_reject_malformed_call_frame(void **state) {
+  fixture *f = *state;
+  uint8_t msg[64];
+  long n = encode_call(msg, sizeof(msg), "echo", "echo", "abc", 3, 77);
+  struct {
+    size_t len;
+    size_t at;
+    uint8_t val;
+  } cases[] = {
+      {(size_t)n + 1, 0, 0}, /* trailing byte (a zero after the nonce) */
+      {(size_t)n, 2, 0},     /* service length 0 */
+      {(size_t)n, 2, 65},    /* service length over 64 */
+      {(size_t)n, 15, 9},    /* payload length beyond the frame */
+      {(size_t)n, 4, ' '},   /* bad character in the service name */
+      {(size_t)n - 9, 0, 0}, /* truncated: nonce cut, still >= 10 bytes */
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
+    uint8_t bad[64];
+    memcpy(bad, msg, (size_t)n);
+    bad[n] = 0;
+    if (cases[i].at) {
+      bad[cases[i].at] = cases[i].val;
+    }
+    dsb_services_result res;
+    dsb_rpc_call call;
+    assert_int_equal(dsb_services_handle_message(f->svc, &res, &call, f->reply,
+                                                 sizeof(f->reply), f->pol, PEER,
+                                                 T, bad, cases[i].len, NULL),
+                     0);
+    assert_int_equal(res.action, DSB_SERVICES_REPLY);
+    assert_int_equal(res.status, DSB_RPC_MALFORMED);
+    assert_string_equal(res.label, "proxy.reject.malformed");
+    assert_int_equal(res.rule, -1);
+    dsb_rpc_msg m;
+    assert_int_equal(dsb_rpc_decode(&m, f->reply, res.replylen, NULL), 0);
+    assert_int_equal(m.reply.payloadlen, 0);
+    /* The nonce is whatever the frame's last 8 bytes say. */
+    uint8_t op;
+    uint64_t nonce;
+    assert_int_equal(dsb_rpc_peek(&op, &nonce, bad, cases[i].len), 0);
+    assert_true(m.reply.nonce == nonce);
+    if (cases[i].len == (size_t)n) {
+      assert_true(nonce == 77);
+    }
+    char line[160];
+    assert_true(
+        dsb_services_format_reject(line, sizeof(line), &res, PEER, &call) > 0);
+    assert_string_equal(line, "proxy.reject.malformed peer=" PEER
+                              " service= method=");
+  }
+  dsb_services_stats st;
+  dsb_services_get_stats(f->svc, &st);
+  assert_int_equal(st.malformed, sizeof(cases) / sizeof(cases[0]));
+}
+
+static void test_reject_frames_dropped_unanswered(void **state) {
+  fixture *f = *state;
+  uint8_t msg[64];
+  dsb_services_result res;
+  dsb_rpc_call call;
+  long n = encode_call(msg, sizeof(msg), "echo", "echo", "abc", 3, 77);
+  /* Bad version: the nonce position is unknown. */
+  msg[0] = 2;
+  assert_int_equal(dsb_services_handle_message(f->svc, &res, &call, f->reply,
+                                               sizeof(f->reply), f->pol, PEER,
+                                               T, msg, (size_t)n, NULL),
+                   DSB_ERR_PROXY_VERSION);
+  /* Too short to carry a nonce. */
+  msg[0] = 1;
+  assert_int_equal(dsb_services_handle_message(f->svc, &res, &call, f->reply,
+                                               sizeof(f->reply), f->pol, PEER,
+                                               T, msg, 9, NULL),
+                   DSB_ERR_PROXY_MALFORMED);
+  /* A reply on a stream the peer opened: replies are never answered. */
+  dsb_rpc_reply r = {DSB_RPC_OK, NULL, 0, 5};
+  n = dsb_rpc_reply_encode(msg, sizeof(msg), &r, NULL);
+  assert_int_equal(dsb_services_handle_message(f->svc, &res, &call, f->reply,
+                                               sizeof(f->reply), f->pol, PEER,
+                                               T, msg, (size_t)n, NULL),
+                   DSB_ERR_PROXY_MALFORMED);
+  dsb_services_stats st;
+  dsb_services_get_stats(f->svc, &st);
+  assert_int_equal(st.dropped, 3);
+  assert_int_equal(st.dispatched, 0);
+}
+
+static void test_reject_oversized_request_message(void **state) {
+  fixture *f = *state;
+  static uint8_t msg[2048], payload[1000];
+  dsb_rpc_limits callee = {512, 512};
+  long n = encode_call(msg, sizeof(msg), "echo", "echo", payload,
+                       sizeof(payload), 12);
+  dsb_services_result res;
+  dsb_rpc_call call;
+  assert_int_equal(dsb_services_handle_message(f->svc, &res, &call, f->reply,
+                                               sizeof(f->reply), f->pol, PEER,
+                                               T, msg, (size_t)n, &callee),
+                   0);
+  assert_int_equal(res.status, DSB_RPC_OVERSIZE);
+  assert_string_equal(res.label, "proxy.reject.oversize");
+  assert_true(call.nonce == 12);
+}
+
 /* ---- failing allocator ---------------------------------------------------
  */
 
@@ -674,6 +808,10 @@ int main(void) {
       T_(test_reject_oversized_reply),
       T_(test_reply_buffer_bounds),
       T_(test_reject_oversized_request_end_to_end),
+      T_(test_handle_message_call),
+      T_(test_reject_malformed_call_frame),
+      T_(test_reject_frames_dropped_unanswered),
+      T_(test_reject_oversized_request_message),
       cmocka_unit_test(test_failing_allocator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
