@@ -250,11 +250,13 @@ static int cfg_apply(nsd_config *cfg, json_object *root, const char *path) {
       }
       cfg->socket_mode = mode;
     } else {
-      return cfg_fail(path, key,
-                      "no such field (known: families, "
-                      "listen_ports, bind_ports, connect_ports, "
-                      "local_networks, destinations, interfaces, "
-                      "max_pending_connects, socket_mode)");
+      fprintf(stderr,
+              "netstackd: %s: %s: unknown field (known: families, "
+              "listen_ports, bind_ports, connect_ports, local_networks, "
+              "destinations, interfaces, max_pending_connects, "
+              "socket_mode)\n",
+              path, key);
+      return DSB_ERR_CONFIG;
     }
     if (rv != 0) {
       return rv;

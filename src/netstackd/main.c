@@ -1,6 +1,6 @@
 /*
  * main.c - netstackd entry point:
- *   netstackd --socket PATH [--config FILE] [--allow-uid UID] [--verbose]
+ *   netstackd --socket PATH [--config FILE] [--allow-uid UID|USER] [--verbose]
  *
  * Readiness is reported with the sd_notify protocol ("READY=1" to
  * $NOTIFY_SOCKET) once the socket listens, so systemd (Type=notify) and
@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,11 +132,20 @@ int main(int argc, char **argv) {
       char *end;
       errno = 0;
       unsigned long v = strtoul(optarg, &end, 10);
-      if (errno != 0 || end == optarg || *end != '\0' || v >= (uid_t)-1) {
-        fprintf(stderr, "netstackd: --allow-uid: expected a numeric uid\n");
-        return 2;
+      if (errno == 0 && end != optarg && *end == '\0' && v < (uid_t)-1) {
+        allow_uid = (uid_t)v;
+      } else {
+        /* A user name, as systemd units name their users. */
+        struct passwd *pw = getpwnam(optarg);
+        if (pw == NULL) {
+          fprintf(stderr,
+                  "netstackd: --allow-uid: expected a uid or a user "
+                  "name, got \"%s\"\n",
+                  optarg);
+          return 2;
+        }
+        allow_uid = pw->pw_uid;
       }
-      allow_uid = (uid_t)v;
       break;
     }
     case 'v':
