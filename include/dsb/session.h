@@ -195,7 +195,9 @@ DSB_MUST_CHECK long dsb_session_write_handshake(dsb_session *session,
 /*
  * Consume |inlen| bytes received from the peer, in any split. Handshake
  * messages are processed as they complete; each complete record is
- * authenticated, decrypted and passed to on_record. Returns |inlen|.
+ * authenticated, decrypted and passed to on_record. Returns |inlen|, or
+ * fewer when a callback called dsb_session_pause(): then the bytes up to
+ * the end of that record were consumed and the caller feeds the rest later.
  * Every error is fatal: the session is FAILED, its keys wiped, and nothing
  * of the offending record was delivered.
  * Errors: DSB_ERR_SESSION_CLOSED (already failed or closed),
@@ -213,6 +215,10 @@ DSB_MUST_CHECK long dsb_session_write_handshake(dsb_session *session,
  */
 DSB_MUST_CHECK long dsb_session_recv(dsb_session *session, const uint8_t *in,
                                      size_t inlen, dsb_tstamp now);
+
+/* From inside on_record or on_established: stop after the current record,
+ * so dsb_session_recv returns early (flow control towards the peer). */
+void dsb_session_pause(dsb_session *session);
 
 /*
  * The peer closed its side. Returns 0 when that happened between records

@@ -194,8 +194,12 @@ DSB_MUST_CHECK int dsb_tcp_conn_commit(dsb_tcp_conn *conn, size_t n);
 /* Bytes of sealed records waiting to be written. */
 size_t dsb_tcp_conn_queued(const dsb_tcp_conn *conn);
 
-/* Stop or restart reading (backpressure towards the peer). Errors:
- * DSB_ERR_CLOSED, DSB_ERR_IO. */
+/*
+ * Stop or restart reading (backpressure towards the peer). Called from
+ * on_record, pausing stops delivery after that record; records already
+ * read are kept and delivered by resume (before it returns), then reading
+ * continues. Errors: DSB_ERR_CLOSED, DSB_ERR_IO.
+ */
 DSB_MUST_CHECK int dsb_tcp_conn_pause_read(dsb_tcp_conn *conn);
 DSB_MUST_CHECK int dsb_tcp_conn_resume_read(dsb_tcp_conn *conn);
 

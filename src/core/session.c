@@ -57,6 +57,7 @@ struct dsb_session {
   dsb_noise_cipher *tx;
   dsb_noise_cipher *rx;
   unsigned msgs_done; /* handshake messages written or read, 0..3 */
+  int paused;         /* a callback asked recv to return early */
   dsb_tstamp deadline;
   dsb_tstamp last_ts;
 
@@ -531,6 +532,7 @@ long dsb_session_recv(dsb_session *session, const uint8_t *in, size_t inlen,
   if (rv != 0) {
     return rv;
   }
+  s->paused = 0; /* only a pause from this call's callbacks counts */
   while (off < inlen) {
     const uint8_t *body;
     size_t bodylen;
@@ -567,8 +569,18 @@ long dsb_session_recv(dsb_session *session, const uint8_t *in, size_t inlen,
       /* A callback closed the session: the rest of the input is moot. */
       return (long)inlen;
     }
+    if (s->paused) {
+      s->paused = 0;
+      return (long)off;
+    }
   }
   return (long)inlen;
+}
+
+void dsb_session_pause(dsb_session *session) {
+  if (session) {
+    session->paused = 1;
+  }
 }
 
 int dsb_session_recv_eof(dsb_session *session) {
