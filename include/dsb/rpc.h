@@ -286,6 +286,18 @@ int dsb_rpc_pending_complete(dsb_rpc_pending *pending,
                              dsb_rpc_pending_call *out, uint64_t session_id,
                              uint64_t nonce, dsb_tstamp now);
 
+/*
+ * Like dsb_rpc_pending_complete(), for answers that come from a local
+ * client rather than a session (the callee's table of calls forwarded to
+ * applications): the call must have been added with |user| (not NULL), so
+ * one application cannot answer another's call.
+ * Errors: DSB_ERR_PROXY_STALE_REPLY, DSB_ERR_PROXY_LATE_REPLY,
+ * DSB_ERR_INVALID_ARGUMENT.
+ */
+int dsb_rpc_pending_complete_user(dsb_rpc_pending *pending,
+                                  dsb_rpc_pending_call *out, const void *user,
+                                  uint64_t nonce, dsb_tstamp now);
+
 /* Earliest deadline of any pending call; UINT64_MAX when there is none. */
 dsb_tstamp dsb_rpc_pending_next_deadline(const dsb_rpc_pending *pending);
 

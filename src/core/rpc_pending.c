@@ -41,6 +41,7 @@ typedef struct rpc_count_map {
 typedef struct rpc_late {
   uint64_t session_id;
   uint64_t nonce;
+  const void *user;
 } rpc_late;
 
 struct dsb_rpc_pending {
@@ -482,27 +483,40 @@ static void rpc_pending_remove(dsb_rpc_pending *pd, uint32_t slot,
   pd->stats.in_flight--;
 }
 
+/* Who answers: a session (|user| NULL) or a local client (|user|). */
+typedef struct rpc_answerer {
+  uint64_t session_id;
+  const void *user;
+} rpc_answerer;
+
+static int rpc_pending_may_answer(const dsb_rpc_pending_call *c,
+                                  const rpc_answerer *a) {
+  return a->user ? c->user == a->user : c->session_id == a->session_id;
+}
+
 static int rpc_pending_in_late_ring(const dsb_rpc_pending *pd,
-                                    uint64_t session_id, uint64_t nonce) {
+                                    const rpc_answerer *a, uint64_t nonce) {
   for (uint32_t i = 0; i < pd->late_len; ++i) {
-    if (pd->late[i].nonce == nonce && pd->late[i].session_id == session_id) {
+    const rpc_late *l = &pd->late[i];
+    if (l->nonce == nonce &&
+        (a->user ? l->user == a->user : l->session_id == a->session_id)) {
       return 1;
     }
   }
   return 0;
 }
 
-int dsb_rpc_pending_complete(dsb_rpc_pending *pd, dsb_rpc_pending_call *out,
-                             uint64_t session_id, uint64_t nonce,
-                             dsb_tstamp now) {
-  if (!pd || !out) {
-    return DSB_ERR_INVALID_ARGUMENT;
-  }
+/* Shared by both completions: |match| says whether the answerer may
+ * answer the call in |slot|; |session_id| keys the late ring. */
+static int rpc_pending_finish(dsb_rpc_pending *pd, dsb_rpc_pending_call *out,
+                              const rpc_answerer *a, uint64_t nonce,
+                              dsb_tstamp now) {
   rpc_pending_tick(pd, now);
   uint32_t slot = rpc_index_find(pd, nonce);
-  if (slot == RPC_NO_SLOT || pd->slots[slot].call.session_id != session_id) {
-    /* A nonce pending on another session is not this peer's to answer. */
-    if (rpc_pending_in_late_ring(pd, session_id, nonce)) {
+  if (slot == RPC_NO_SLOT ||
+      !rpc_pending_may_answer(&pd->slots[slot].call, a)) {
+    /* A nonce pending for someone else is not this answerer's to answer. */
+    if (rpc_pending_in_late_ring(pd, a, nonce)) {
       pd->stats.replies_late++;
       return DSB_ERR_PROXY_LATE_REPLY;
     }
@@ -517,6 +531,26 @@ int dsb_rpc_pending_complete(dsb_rpc_pending *pd, dsb_rpc_pending_call *out,
   rpc_pending_remove(pd, slot, out);
   pd->stats.completed++;
   return 0;
+}
+
+int dsb_rpc_pending_complete(dsb_rpc_pending *pd, dsb_rpc_pending_call *out,
+                             uint64_t session_id, uint64_t nonce,
+                             dsb_tstamp now) {
+  if (!pd || !out) {
+    return DSB_ERR_INVALID_ARGUMENT;
+  }
+  rpc_answerer a = {session_id, NULL};
+  return rpc_pending_finish(pd, out, &a, nonce, now);
+}
+
+int dsb_rpc_pending_complete_user(dsb_rpc_pending *pd,
+                                  dsb_rpc_pending_call *out, const void *user,
+                                  uint64_t nonce, dsb_tstamp now) {
+  if (!pd || !out || !user) {
+    return DSB_ERR_INVALID_ARGUMENT;
+  }
+  rpc_answerer a = {0, user};
+  return rpc_pending_finish(pd, out, &a, nonce, now);
 }
 
 dsb_tstamp dsb_rpc_pending_next_deadline(const dsb_rpc_pending *pd) {
@@ -539,6 +573,7 @@ int dsb_rpc_pending_expire(dsb_rpc_pending *pd, dsb_rpc_pending_call *out,
   rpc_pending_remove(pd, slot, out);
   pd->late[pd->late_next].session_id = out->session_id;
   pd->late[pd->late_next].nonce = out->nonce;
+  pd->late[pd->late_next].user = out->user;
   pd->late_next = (pd->late_next + 1) % pd->s.late_window;
   if (pd->late_len < pd->s.late_window) {
     pd->late_len++;

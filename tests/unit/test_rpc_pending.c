@@ -370,6 +370,36 @@ static void test_take_session_user_cancel(void **state) {
   dsb_rpc_pending_del(p);
 }
 
+/* The callee's forward table: only the application the call went to may
+ * answer it, before its deadline. */
+static void test_reject_reply_from_other_app(void **state) {
+  (void)state;
+  dsb_rpc_pending *p = mk(8, 8, 8, 3);
+  dsb_device_id a = peer_n(1);
+  int app1, app2;
+  uint64_t n, late;
+  dsb_rpc_pending_call c;
+  assert_int_equal(dsb_rpc_pending_add(p, &n, &a, 1, 0, &app1, 900, 0), 0);
+  assert_int_equal(dsb_rpc_pending_complete_user(p, &c, &app2, n, 1),
+                   DSB_ERR_PROXY_STALE_REPLY);
+  assert_int_equal(dsb_rpc_pending_complete_user(p, &c, NULL, n, 1),
+                   DSB_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dsb_rpc_pending_complete_user(p, &c, &app1, n, 2), 0);
+  assert_true(c.tag == 900 && c.session_id == 1);
+  assert_int_equal(dsb_rpc_pending_complete_user(p, &c, &app1, n, 3),
+                   DSB_ERR_PROXY_STALE_REPLY);
+  /* After a timeout, the same application's answer is late; another's is
+   * stale. */
+  assert_int_equal(dsb_rpc_pending_add(p, &late, &a, 1, 10 * MS, &app1, 0, 3),
+                   0);
+  assert_int_equal(dsb_rpc_pending_expire(p, &c, 20 * MS), 1);
+  assert_int_equal(dsb_rpc_pending_complete_user(p, &c, &app1, late, 21 * MS),
+                   DSB_ERR_PROXY_LATE_REPLY);
+  assert_int_equal(dsb_rpc_pending_complete_user(p, &c, &app2, late, 21 * MS),
+                   DSB_ERR_PROXY_STALE_REPLY);
+  dsb_rpc_pending_del(p);
+}
+
 static void test_reject_invalid_settings(void **state) {
   (void)state;
   dsb_rpc_pending *p = NULL;
@@ -655,6 +685,7 @@ int main(void) {
       cmocka_unit_test(test_late_ring_bounded),
       cmocka_unit_test(test_expire_in_deadline_order),
       cmocka_unit_test(test_take_session_user_cancel),
+      cmocka_unit_test(test_reject_reply_from_other_app),
       cmocka_unit_test(test_reject_invalid_settings),
       cmocka_unit_test(test_failing_allocator),
       cmocka_unit_test(test_thousand_calls_random_order),
