@@ -75,8 +75,19 @@ wait_for 20 sees b "$A" || die "B does not see A (multicast)"
 wait_for 20 sees c "$D" || die "C does not see D (unicast)"
 wait_for 20 sees d "$C" || die "D does not see C (unicast)"
 sees a "$C" && fail "A sees C although they share no discovery path"
-kill -TERM "$PID_c" "$PID_d"
-wait "$PID_c" "$PID_d" 2>/dev/null
+# stop NAME: SIGTERM, then the daemon must exit 0 (sanitizer builds exit
+# non-zero on a leak or error).
+stop() {
+  local pid
+  eval "pid=\$PID_$1"
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null
+  local rc=$?
+  [ $rc = 0 ] || fail "daemon $1 exited with $rc on SIGTERM"
+  grep -q "stopped" "$T/$1.log" || fail "daemon $1 did not log a clean stop"
+}
+stop c
+stop d
 dsb a --json peers | python3 -c '
 import json,sys
 for p in json.load(sys.stdin):
@@ -149,10 +160,7 @@ assert s["sessions"] >= 1 and s["streams_opened"] >= 1000, s
 ' || fail "status counters"
 
 step "restart B: identity and trust kept"
-kill -TERM "$PID_b"
-wait "$PID_b" 2>/dev/null; rc=$?
-[ $rc = 0 ] || fail "B exited with $rc on SIGTERM"
-grep -q "stopped" "$T/b.log" || fail "B did not log a clean stop"
+stop b
 start b "$PA"
 [ "$(devid b)" = "$B" ] || fail "B's identity changed across restart"
 dsb b trust list | grep -q "$A" || fail "B forgot its trust in A"
@@ -160,6 +168,13 @@ dsb b serve echo -- cat >"$T/serve-b-echo2.log" 2>&1 & PIDS+=($!)
 wait_for 30 has_service a "$B" echo || die "A does not see restarted B's echo"
 got=$(echo after-restart | dsb a cat "$B" echo)
 [ "$got" = after-restart ] || fail "stream after restart: '$got'"
+
+step "clean shutdown of A and B; no sanitizer reports"
+stop a
+stop b
+if grep -l -E "AddressSanitizer|LeakSanitizer|runtime error" "$T"/*.log; then
+  fail "sanitizer report in a daemon log"
+fi
 
 if [ $FAILS != 0 ]; then
   for n in a b c; do echo "--- $n.log"; tail -20 "$T/$n.log"; done
