@@ -397,7 +397,8 @@ static void run_seed(uint64_t seed) {
     m.set.max_streams = 8;
     m.set.stream_window = 16384;
     m.set.stream_send_buffer = 16384;
-    m.set.max_message = 1 + (uint32_t)(seed % 16384);
+    m.set.max_message = seed % 5 == 0 ? 1 + (uint32_t)(seed % 300)
+                                      : 1024 + (uint32_t)(seed * 7919 % 15360);
     m.set.session_window = 65536;
     m.set.session_send_buffer = 32768;
     m.set.max_frame_payload = seed % 4 == 1 ? 1024 : 4096;
@@ -408,6 +409,7 @@ static void run_seed(uint64_t seed) {
     m.set.max_message = 100000;
     m.set.session_window = 262144;
     m.set.session_send_buffer = 262144;
+    m.set.max_frame_payload = seed % 6 == 0 ? 4096 : 32768;
   }
   m.set.keepalive_idle = 3 * DSB_NS_PER_S;
   m.set.keepalive_timeout = 30 * DSB_NS_PER_S;
@@ -469,6 +471,7 @@ static void run_seed(uint64_t seed) {
       int left = 0;
       for (int i = 0; i < m.n; ++i) {
         left += m.st[i].d[0].unconsumed != 0 || m.st[i].d[1].unconsumed != 0;
+        left += m.st[i].pending && m.st[i].known[1 - m.st[i].opener];
       }
       if (!left) {
         break;
@@ -478,6 +481,11 @@ static void run_seed(uint64_t seed) {
   /* Exactly once: every byte written on a stream never reset arrived. */
   for (int i = 0; i < m.n; ++i) {
     mstream *st = &m.st[i];
+    dsb_mux_stream_info info;
+    /* every OPEN was answered: accepted (drain accepts all) or refused */
+    if (dsb_mux_stream_get_info(m.sides[st->opener].mux, st->id, &info) == 0) {
+      assert_int_not_equal(info.state, DSB_MUX_STREAM_OPENING);
+    }
     if (st->reset) {
       continue;
     }
