@@ -1,0 +1,15 @@
+/*
+ * fuzz_session_record.c - the record layer of an established session (framing
+ * across reads, tags, lengths): arbitrary input through dsb_session_recv.
+ * Driver: fuzz_session_common.h.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fuzz_session_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  return fz_drive(data, size, DSB_SESSION_RESPONDER, 1);
+}
