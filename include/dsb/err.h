@@ -154,7 +154,9 @@ extern "C" {
   XX(DISC_MALFORMED, -510, 0, "disc.reject.malformed",                         \
      "malformed discovery message")                                            \
   XX(DISC_SELF, -511, 0, "disc.ignore.self",                                   \
-     "announcement from this device (looped back)")
+     "announcement from this device (looped back)")                            \
+  XX(DISC_NO_ENDPOINT, -512, 0, "disc.no_session_endpoint",                    \
+     "peer announces no usable session endpoint")
 
 /* -600 .. -699: streams (mux v2); labels fixed by the brief */
 #define DSB_ERR_MAP_MUX(XX)                                                    \

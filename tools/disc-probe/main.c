@@ -1,22 +1,37 @@
 /*
  * disc-probe - runs the discovery driver (dsb/disc_udp.h) with an identity
  * from a state directory and prints one line per event, for tests and for
- * looking at a network by hand.
+ * looking at a network by hand. With --listen it also accepts sessions and
+ * connects to discovered devices through discovery-driven connect
+ * (dsb/disc_connect.h).
  *
  *   disc-probe --state-dir DIR [--name NAME] [--session-port N]
  *              [--service S]... [--port N] [--interface IF]
  *              [--peer HOST:PORT]... [--no-multicast] [--no-ipv6]
  *              [--no-query] [--interval-ms N] [--ttl N]
+ *              [--listen HOST:PORT]
+ *
+ * --listen opens a session listener (port 0: ephemeral) and announces its
+ * port, unless --session-port names another one to announce. Any proven
+ * identity is accepted (no trust store: a lab tool).
  *
  * Output (stdout, one line each, flushed):
- *   ready ID PORT TXPORT
+ *   ready ID PORT TXPORT [SESSION_PORT]   (the last only with --listen)
  *   up|updated ID SESSION_PORT NAME_HEX SERVICES(comma-separated or -)
  *   gone ID goodbye|expired|evicted|removed
  *   reject LABEL
+ *   SESSION ID out|in                     session established and verified
+ *   error LABEL ID                        an outbound connect to ID failed
+ *   session-reject LABEL                  an inbound handshake failed
+ *   record ID TEXT                        (non-printable bytes as '.')
+ *   closed ID LABEL|ok                    an established session ended
  *   bye
  *   stats announces=N queries=N answers=N received=N rejected=N peers=N
- * Input (stdin lines): "query [SERVICE]", "announce", "stats". End of
- * input or SIGTERM/SIGINT: goodbye, then exit 0.
+ *         [sessions=N]                    (one line; sessions with --listen)
+ * Input (stdin lines): "query [SERVICE]", "announce", "stats", and with
+ * --listen "connect ID", "send ID TEXT", "close ID". A command that fails at
+ * once prints "error LABEL". End of input or SIGTERM/SIGINT: goodbye,
+ * sessions closed, then exit 0.
  */
 #include <errno.h>
 #include <signal.h>
@@ -27,14 +42,26 @@
 #include <uv.h>
 
 #include "dsb/disc.h"
+#include "dsb/disc_connect.h"
 #include "dsb/disc_udp.h"
 #include "dsb/err.h"
 #include "dsb/identity.h"
 #include "dsb/keystore.h"
+#include "dsb/tcp.h"
+
+#define PROBE_MAX_SESSIONS 16
+
+typedef struct probe_slot {
+  dsb_tcp_conn *conn; /* NULL: free */
+  dsb_device_id id;   /* the device dialled, or the proven inbound peer */
+  int established;
+} probe_slot;
 
 typedef struct probe {
   uv_loop_t *loop;
   dsb_disc_udp *disc;
+  dsb_tcp *tcp; /* NULL without --listen */
+  probe_slot slots[PROBE_MAX_SESSIONS];
   uv_pipe_t in;
   uv_signal_t sigterm, sigint;
   char line[256];
@@ -92,6 +119,173 @@ static void probe_on_log(void *ctx, dsb_log_level level, const char *msg) {
   fprintf(stderr, "disc-probe: [%d] %s\n", (int)level, msg);
 }
 
+/* ---- sessions ------------------------------------------------------------ */
+
+static probe_slot *probe_slot_alloc(probe *pr) {
+  for (size_t i = 0; i < PROBE_MAX_SESSIONS; ++i) {
+    if (!pr->slots[i].conn) {
+      return &pr->slots[i];
+    }
+  }
+  return NULL;
+}
+
+/* The established session with |id|, if any. */
+static probe_slot *probe_slot_find(probe *pr, const dsb_device_id *id) {
+  for (size_t i = 0; i < PROBE_MAX_SESSIONS; ++i) {
+    probe_slot *s = &pr->slots[i];
+    if (s->conn && s->established && dsb_device_id_eq(&s->id, id)) {
+      return s;
+    }
+  }
+  return NULL;
+}
+
+static size_t probe_sessions(const probe *pr) {
+  size_t n = 0;
+  for (size_t i = 0; i < PROBE_MAX_SESSIONS; ++i) {
+    n += pr->slots[i].conn && pr->slots[i].established;
+  }
+  return n;
+}
+
+static int probe_on_established(dsb_tcp_conn *conn, const dsb_device_id *peer,
+                                void *user_data) {
+  probe *pr = user_data;
+  probe_slot *s = dsb_tcp_conn_get_user(conn);
+  char id[DSB_DEVICE_ID_TEXT_LEN + 1];
+  int inbound = s == NULL;
+
+  if (inbound) {
+    s = probe_slot_alloc(pr);
+    if (!s) {
+      return -1; /* the transport closes it: no room to track it */
+    }
+    s->conn = conn;
+    dsb_tcp_conn_set_user(conn, s);
+  }
+  s->id = *peer;
+  s->established = 1;
+  dsb_device_id_format(id, peer);
+  printf("SESSION %s %s\n", id, inbound ? "in" : "out");
+  fflush(stdout);
+  return 0;
+}
+
+static int probe_on_record(dsb_tcp_conn *conn, const uint8_t *pt, size_t ptlen,
+                           void *user_data) {
+  probe_slot *s = dsb_tcp_conn_get_user(conn);
+  char id[DSB_DEVICE_ID_TEXT_LEN + 1];
+
+  (void)user_data;
+  dsb_device_id_format(id, &s->id);
+  printf("record %s ", id);
+  for (size_t i = 0; i < ptlen; ++i) {
+    putchar(pt[i] >= 0x20 && pt[i] < 0x7f ? pt[i] : '.');
+  }
+  printf("\n");
+  fflush(stdout);
+  return 0;
+}
+
+static void probe_on_closed(dsb_tcp_conn *conn, int reason, void *user_data) {
+  probe_slot *s = dsb_tcp_conn_get_user(conn);
+  char id[DSB_DEVICE_ID_TEXT_LEN + 1];
+
+  (void)user_data;
+  if (!s) {
+    return; /* inbound, refused in on_established */
+  }
+  dsb_device_id_format(id, &s->id);
+  if (s->established) {
+    printf("closed %s %s\n", id, reason ? dsb_strerror(reason) : "ok");
+  } else {
+    /* An outbound connect that never established: identity mismatch,
+     * handshake failure, refused, timeout. */
+    printf("error %s %s\n", dsb_strerror(reason ? reason : DSB_ERR_CLOSED), id);
+  }
+  fflush(stdout);
+  memset(s, 0, sizeof(*s));
+}
+
+static void probe_on_session_reject(dsb_tcp *tcp, const struct sockaddr *addr,
+                                    int reason, void *user_data) {
+  (void)tcp;
+  (void)addr;
+  (void)user_data;
+  printf("session-reject %s\n", dsb_strerror(reason));
+  fflush(stdout);
+}
+
+static const dsb_tcp_callbacks probe_tcp_callbacks = {
+    .on_established = probe_on_established,
+    .on_record = probe_on_record,
+    .on_closed = probe_on_closed,
+    .on_reject = probe_on_session_reject,
+};
+
+/* "ID" at the start of |arg|, followed by the end or a space. */
+static int probe_parse_id(dsb_device_id *id, const char *arg) {
+  size_t n = strcspn(arg, " ");
+  return n == DSB_DEVICE_ID_TEXT_LEN ? dsb_device_id_parse(id, arg, n)
+                                     : DSB_ERR_MALFORMED;
+}
+
+static int probe_connect(probe *pr, const char *arg) {
+  dsb_device_id id;
+  probe_slot *s;
+  int rv;
+
+  if (!pr->tcp) {
+    return DSB_ERR_INVALID_STATE;
+  }
+  rv = probe_parse_id(&id, arg);
+  if (rv != 0) {
+    return rv;
+  }
+  s = probe_slot_alloc(pr);
+  if (!s) {
+    return DSB_ERR_LIMIT;
+  }
+  /* The text id only selects the peer-table entry; address, static key and
+   * the id the handshake must prove come from the verified entry. */
+  rv =
+      dsb_disc_connect(pr->tcp, &s->conn, dsb_disc_udp_peers(pr->disc), &id, s);
+  if (rv != 0) {
+    s->conn = NULL;
+    return rv;
+  }
+  s->id = id;
+  return 0;
+}
+
+static int probe_send(probe *pr, const char *arg, int close) {
+  dsb_device_id id;
+  probe_slot *s;
+  int rv;
+
+  if (!pr->tcp) {
+    return DSB_ERR_INVALID_STATE;
+  }
+  rv = probe_parse_id(&id, arg);
+  if (rv != 0) {
+    return rv;
+  }
+  s = probe_slot_find(pr, &id);
+  if (!s) {
+    return DSB_ERR_NOT_FOUND;
+  }
+  if (close) {
+    dsb_tcp_conn_close(s->conn, 0);
+    return 0;
+  }
+  arg += DSB_DEVICE_ID_TEXT_LEN;
+  arg += *arg == ' ';
+  return dsb_tcp_conn_send(s->conn, (const uint8_t *)arg, strlen(arg));
+}
+
+/* ---- control ------------------------------------------------------------- */
+
 static void probe_closed(uv_handle_t *h) {
   (void)h;
 }
@@ -103,6 +297,8 @@ static void probe_stop(probe *pr) {
   pr->stopping = 1;
   dsb_disc_udp_del(pr->disc); /* sends the goodbye */
   pr->disc = NULL;
+  dsb_tcp_del(pr->tcp); /* on_closed runs for each session */
+  pr->tcp = NULL;
   uv_close((uv_handle_t *)&pr->in, probe_closed);
   uv_close((uv_handle_t *)&pr->sigterm, probe_closed);
   uv_close((uv_handle_t *)&pr->sigint, probe_closed);
@@ -117,16 +313,26 @@ static void probe_command(probe *pr, const char *cmd) {
     dsb_disc_udp_stats st;
     dsb_disc_udp_get_stats(pr->disc, &st);
     printf("stats announces=%llu queries=%llu answers=%llu received=%llu "
-           "rejected=%llu peers=%zu\n",
+           "rejected=%llu peers=%zu",
            (unsigned long long)st.announces_sent,
            (unsigned long long)st.queries_sent,
            (unsigned long long)st.answers_sent,
            (unsigned long long)st.datagrams_received,
            (unsigned long long)st.rejected,
            dsb_disc_peers_count(dsb_disc_udp_peers(pr->disc)));
+    if (pr->tcp) {
+      printf(" sessions=%zu", probe_sessions(pr));
+    }
+    printf("\n");
     fflush(stdout);
   } else if (strcmp(cmd, "announce") == 0) {
     rv = dsb_disc_udp_announce(pr->disc);
+  } else if (strncmp(cmd, "connect ", 8) == 0) {
+    rv = probe_connect(pr, cmd + 8);
+  } else if (strncmp(cmd, "send ", 5) == 0) {
+    rv = probe_send(pr, cmd + 5, 0);
+  } else if (strncmp(cmd, "close ", 6) == 0) {
+    rv = probe_send(pr, cmd + 6, 1);
   } else if (cmd[0]) {
     rv = DSB_ERR_INVALID_ARGUMENT;
   }
@@ -171,7 +377,7 @@ static void usage(void) {
           "usage: disc-probe --state-dir DIR [--name NAME] [--session-port N]\n"
           "  [--service S]... [--port N] [--interface IF] [--peer H:P]...\n"
           "  [--no-multicast] [--no-ipv6] [--no-query] [--interval-ms N]\n"
-          "  [--ttl N]\n");
+          "  [--ttl N] [--listen HOST:PORT]\n");
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
@@ -185,12 +391,76 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
   return 0;
 }
 
+/* "a.b.c.d:port" or "[v6]:port", numeric only. */
+static int parse_hostport(const char *s, struct sockaddr_storage *ss) {
+  char host[64];
+  const char *colon = strrchr(s, ':');
+  unsigned long port;
+  size_t hlen;
+
+  if (!colon || parse_uint(colon + 1, 65535, &port) != 0) {
+    return -1;
+  }
+  hlen = (size_t)(colon - s);
+  if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
+    s++;
+    hlen -= 2;
+  }
+  if (hlen == 0 || hlen >= sizeof(host)) {
+    return -1;
+  }
+  memcpy(host, s, hlen);
+  host[hlen] = '\0';
+  memset(ss, 0, sizeof(*ss));
+  if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0 ||
+      uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0) {
+    return 0;
+  }
+  return -1;
+}
+
+/* Open the session listener on |listen_addr|; returns the bound port. */
+static int probe_listen(probe *pr, const dsb_identity *ident,
+                        const struct sockaddr_storage *listen_addr,
+                        uint16_t *port) {
+  dsb_tcp_config tcfg;
+  struct sockaddr_storage bound;
+  int rv;
+
+  memset(&tcfg, 0, sizeof(tcfg));
+  tcfg.loop = pr->loop;
+  tcfg.local = ident;
+  tcfg.callbacks = &probe_tcp_callbacks;
+  tcfg.user_data = pr;
+  rv = dsb_tcp_new(&pr->tcp, &tcfg);
+  if (rv != 0) {
+    return rv;
+  }
+  rv = dsb_tcp_listen(pr->tcp, (const struct sockaddr *)listen_addr,
+                      DSB_TCP_DEFAULT_BACKLOG);
+  if (rv == 0) {
+    rv = dsb_tcp_listen_addr(pr->tcp, &bound);
+  }
+  if (rv != 0) {
+    dsb_tcp_del(pr->tcp);
+    pr->tcp = NULL;
+    return rv;
+  }
+  *port = ntohs(bound.ss_family == AF_INET
+                    ? ((struct sockaddr_in *)&bound)->sin_port
+                    : ((struct sockaddr_in6 *)&bound)->sin6_port);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *state_dir = NULL;
   const char *peers[DSB_DISC_UDP_MAX_PEERS];
   dsb_disc_udp_config cfg;
   dsb_disc_announce local;
   dsb_identity ident;
+  struct sockaddr_storage listen_addr;
+  int want_listen = 0, port_given = 0;
+  uint16_t session_port = 0;
   probe pr;
   unsigned long v;
   int rv;
@@ -218,6 +488,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--session-port") == 0 && val &&
                parse_uint(val, 65535, &v) == 0) {
       local.session_port = (uint16_t)v;
+      port_given = 1;
     } else if (strcmp(a, "--port") == 0 && val &&
                parse_uint(val, 65535, &v) == 0) {
       cfg.port = (uint16_t)v;
@@ -232,6 +503,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--ttl") == 0 && val &&
                parse_uint(val, 65535, &v) == 0 && v > 0) {
       cfg.ttl_s = (uint16_t)v;
+    } else if (strcmp(a, "--listen") == 0 && val &&
+               parse_hostport(val, &listen_addr) == 0) {
+      want_listen = 1;
     } else {
       takes = 0;
       if (strcmp(a, "--no-multicast") == 0) {
@@ -261,6 +535,19 @@ int main(int argc, char **argv) {
   dsb_device_id_format(id, &ident.id);
   signal(SIGPIPE, SIG_IGN);
   pr.loop = uv_default_loop();
+  if (want_listen) {
+    /* The listener exists before the first announcement, so the port it
+     * announces is already accepting. */
+    rv = probe_listen(&pr, &ident, &listen_addr, &session_port);
+    if (rv != 0) {
+      dsb_identity_wipe(&ident);
+      fprintf(stderr, "disc-probe: listen: %s\n", dsb_strerror(rv));
+      return 1;
+    }
+    if (!port_given) {
+      local.session_port = session_port;
+    }
+  }
   cfg.ident = &ident;
   cfg.local = &local;
   cfg.on_peer = probe_on_peer;
@@ -268,9 +555,11 @@ int main(int argc, char **argv) {
   cfg.ctx = &pr;
   cfg.log.fn = probe_on_log;
   rv = dsb_disc_udp_new(&pr.disc, pr.loop, &cfg);
-  dsb_identity_wipe(&ident); /* the driver keeps its own copy */
+  dsb_identity_wipe(&ident); /* the driver and transport keep their copies */
   if (rv != 0) {
     fprintf(stderr, "disc-probe: %s\n", dsb_strerror(rv));
+    dsb_tcp_del(pr.tcp);
+    uv_run(pr.loop, UV_RUN_DEFAULT);
     return 1;
   }
   uv_pipe_init(pr.loop, &pr.in, 0);
@@ -288,8 +577,13 @@ int main(int argc, char **argv) {
     uv_run(pr.loop, UV_RUN_DEFAULT);
     return 1;
   }
-  printf("ready %s %u %u\n", id, dsb_disc_udp_port(pr.disc),
-         dsb_disc_udp_tx_port(pr.disc));
+  if (pr.tcp) {
+    printf("ready %s %u %u %u\n", id, dsb_disc_udp_port(pr.disc),
+           dsb_disc_udp_tx_port(pr.disc), session_port);
+  } else {
+    printf("ready %s %u %u\n", id, dsb_disc_udp_port(pr.disc),
+           dsb_disc_udp_tx_port(pr.disc));
+  }
   fflush(stdout);
   rv = dsb_disc_udp_start(pr.disc);
   if (rv != 0) {
