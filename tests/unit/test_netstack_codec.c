@@ -25,7 +25,8 @@ static dsb_netstack_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d,
 
 static void set_ifname(dsb_netstack_ifname *n, const char *s) {
   memset(n, 0, sizeof(*n));
-  strncpy(n->name, s, sizeof(n->name) - 1);
+  size_t len = strnlen(s, sizeof(n->name) - 1);
+  memcpy(n->name, s, len);
 }
 
 static dsb_netstack_req req_udp_bind(void) {
