@@ -61,6 +61,15 @@ sees() { dsb "$1" --json peers | python3 -c 'import json,sys; sys.exit(0 if any(
 has_service() { dsb "$1" --json peers | python3 -c 'import json,sys; sys.exit(0 if any(p["device_id"]=="'"$2"'" and "'"$3"'" in p["services"] for p in json.load(sys.stdin)) else 1)'; }
 fdcount() { ls "/proc/$1/fd" | wc -l; }
 
+step "bad config: no daemon, one line naming file and field"
+printf '{"port": "x"}' >"$T/bad.json"
+out=$("$DSOFTBUSD" --config "$T/bad.json" --state-dir "$T/bad" --socket "$T/bad.sock" 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "config $T/bad.json: field 'port'" <<<"$out" || fail "bad config: rc=$rc '$out'"
+printf '{"interfaces": ["lo"], "nmae": "typo"}' >"$T/typo.json"
+out=$("$DSOFTBUSD" --config "$T/typo.json" --state-dir "$T/bad" --socket "$T/bad.sock" 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "field 'nmae': unknown field" <<<"$out" || fail "unknown key: rc=$rc '$out'"
+[ -e "$T/bad.sock" ] && fail "a bad config left a socket behind"
+
 step "start A and B (multicast on lo), C and D (unicast peer list only)"
 start a "$PA"
 start b "$PA"

@@ -1,0 +1,242 @@
+/* test_client.c - the client library (include/dsb/client.h) against a
+ * scripted fake daemon on a real SOCK_SEQPACKET socket: nonce correlation,
+ * stale replies, queued events, descriptors. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "dsb/client.h"
+#include "dsb/err.h"
+#include "dsb/ipc.h"
+
+typedef struct fake {
+  char dir[64];
+  char path[108];
+  int lfd;
+  pthread_t thread;
+  int joined;
+} fake;
+
+static int fake_send(int fd, const dsb_ipc_msg *m, int pass_fd) {
+  uint8_t buf[1024];
+  long n = dsb_ipc_encode(buf, sizeof(buf), m);
+  if (n < 0) {
+    return -1;
+  }
+  struct iovec iov = {buf, (size_t)n};
+  union {
+    struct cmsghdr h;
+    char b[CMSG_SPACE(sizeof(int))];
+  } cm;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof(mh));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (pass_fd >= 0) {
+    memset(&cm, 0, sizeof(cm));
+    mh.msg_control = cm.b;
+    mh.msg_controllen = sizeof(cm.b);
+    struct cmsghdr *ch = CMSG_FIRSTHDR(&mh);
+    ch->cmsg_level = SOL_SOCKET;
+    ch->cmsg_type = SCM_RIGHTS;
+    ch->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(ch), &pass_fd, sizeof(int));
+  }
+  return sendmsg(fd, &mh, MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+static int fake_recv(int fd, dsb_ipc_msg *m, uint8_t *buf, size_t cap) {
+  ssize_t n = recv(fd, buf, cap, 0);
+  if (n <= 0) {
+    return -1;
+  }
+  return dsb_ipc_decode(m, buf, (size_t)n);
+}
+
+static void fake_send_status(int fd, uint8_t op, uint64_t nonce, int st) {
+  uint8_t buf[32];
+  long n = dsb_ipc_encode_status(buf, sizeof(buf), op, nonce, st);
+  if (n > 0) {
+    send(fd, buf, (size_t)n, MSG_NOSIGNAL);
+  }
+}
+
+/* Number of open descriptors of this process. */
+static int fd_count(void) {
+  int n = 0;
+  for (int fd = 0; fd < 1024; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0) {
+      n++;
+    }
+  }
+  return n;
+}
+
+static void *fake_main(void *arg) {
+  fake *f = arg;
+  uint8_t buf[DSB_IPC_MAX_MSG];
+  int c = accept(f->lfd, NULL, NULL);
+  if (c < 0) {
+    return NULL;
+  }
+  dsb_ipc_msg req, r;
+  /* HELLO */
+  if (fake_recv(c, &req, buf, sizeof(buf)) != 0) {
+    close(c);
+    return NULL;
+  }
+  memset(&r, 0, sizeof(r));
+  r.op = DSB_IPC_OP_HELLO | DSB_IPC_REPLY_BIT;
+  r.nonce = req.nonce;
+  r.u.hello_r.version = DSB_IPC_VERSION;
+  fake_send(c, &r, -1);
+  /* ID: a stale reply (with a descriptor that must be closed), an event,
+   * then the real reply. */
+  if (fake_recv(c, &req, buf, sizeof(buf)) == 0) {
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
+    memset(&r, 0, sizeof(r));
+    r.op = DSB_IPC_OP_ID | DSB_IPC_REPLY_BIT;
+    r.nonce = req.nonce + 100;
+    r.u.id_r.name = dsb_ipc_cstr("stale");
+    fake_send(c, &r, sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+    dsb_ipc_msg ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.op = DSB_IPC_EV_PEER_UP;
+    ev.nonce = 1;
+    ev.u.peer_up.id.b[0] = 0xab;
+    ev.u.peer_up.name = dsb_ipc_cstr("peer");
+    fake_send(c, &ev, -1);
+    memset(&r, 0, sizeof(r));
+    r.op = DSB_IPC_OP_ID | DSB_IPC_REPLY_BIT;
+    r.nonce = req.nonce;
+    r.u.id_r.name = dsb_ipc_cstr("fake-node");
+    r.u.id_r.port = 4242;
+    fake_send(c, &r, -1);
+  }
+  /* OPEN: an error reply for the first, a stream for the second. */
+  if (fake_recv(c, &req, buf, sizeof(buf)) == 0) {
+    fake_send_status(c, req.op, req.nonce, DSB_ERR_IPC_NO_SERVICE);
+  }
+  if (fake_recv(c, &req, buf, sizeof(buf)) == 0) {
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
+    memset(&r, 0, sizeof(r));
+    r.op = DSB_IPC_OP_OPEN | DSB_IPC_REPLY_BIT;
+    r.nonce = req.nonce;
+    r.u.open_r.stream = 7;
+    fake_send(c, &r, sv[0]);
+    close(sv[0]);
+    send(sv[1], "ping", 4, 0);
+    close(sv[1]);
+  }
+  /* Wait for the client to leave. */
+  while (recv(c, buf, sizeof(buf), 0) > 0) {
+  }
+  close(c);
+  return NULL;
+}
+
+static int fake_setup(void **state) {
+  fake *f = calloc(1, sizeof(*f));
+  assert_non_null(f);
+  snprintf(f->dir, sizeof(f->dir), "/tmp/dsb-test-client.XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  snprintf(f->path, sizeof(f->path), "%s/s", f->dir);
+  f->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  assert_true(f->lfd >= 0);
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, f->path, strlen(f->path) + 1);
+  assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  assert_int_equal(listen(f->lfd, 4), 0);
+  assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+  *state = f;
+  return 0;
+}
+
+static int fake_teardown(void **state) {
+  fake *f = *state;
+  if (!f->joined) {
+    pthread_join(f->thread, NULL);
+  }
+  close(f->lfd);
+  unlink(f->path);
+  rmdir(f->dir);
+  free(f);
+  return 0;
+}
+
+static void test_client_correlates_replies(void **state) {
+  fake *f = *state;
+  int fds_before = fd_count();
+  dsb_client *c = NULL;
+  assert_int_equal(dsb_client_connect(&c, f->path, 0), 0);
+
+  /* A stale reply (nonce of no request) is dropped and counted, and the
+   * descriptor it carried is closed; the event before the real reply is
+   * queued. */
+  dsb_client_identity id;
+  assert_int_equal(dsb_client_id(c, &id), 0);
+  assert_string_equal(id.name, "fake-node");
+  assert_int_equal(id.session_port, 4242);
+  assert_int_equal(dsb_client_stale_replies(c), 1);
+  dsb_client_event ev;
+  assert_int_equal(dsb_client_next_event(c, &ev, 0), 1);
+  assert_int_equal(ev.type, DSB_CLIENT_EV_PEER_UP);
+  assert_string_equal(ev.name, "peer");
+  assert_int_equal(dsb_client_next_event(c, &ev, 0), 0);
+
+  /* An error reply surfaces its code. */
+  const char *dev = "000102030405060708090a0b0c0d0e0f";
+  int sfd = -1;
+  assert_int_equal(dsb_client_open_stream(c, dev, "echo", 0, &sfd, NULL),
+                   DSB_ERR_IPC_NO_SERVICE);
+  assert_int_equal(sfd, -1);
+
+  /* A stream reply carries its descriptor. */
+  uint32_t handle = 0;
+  assert_int_equal(dsb_client_open_stream(c, dev, "echo", 0, &sfd, &handle), 0);
+  assert_int_equal(handle, 7);
+  char msg[16];
+  assert_int_equal(read(sfd, msg, sizeof(msg)), 4);
+  assert_memory_equal(msg, "ping", 4);
+  close(sfd);
+  dsb_client_close(c);
+  /* The fake daemon's own descriptors are gone once its thread ended. */
+  pthread_join(f->thread, NULL);
+  f->joined = 1;
+  /* Every descriptor received on any path was closed. */
+  assert_int_equal(fd_count(), fds_before);
+}
+
+static void test_reject_bad_arguments(void **state) {
+  (void)state;
+  dsb_client *c = NULL;
+  assert_int_equal(dsb_client_connect(&c, "", 0), DSB_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dsb_client_connect(&c, "/nonexistent/dsb.sock", 0),
+                   DSB_ERR_NOT_FOUND);
+  assert_null(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_client_correlates_replies,
+                                      fake_setup, fake_teardown),
+      cmocka_unit_test(test_reject_bad_arguments),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
