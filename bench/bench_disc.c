@@ -35,11 +35,16 @@
 #include "dsb/identity.h"
 #include "dsb/proof_cache.h"
 
-#define BENCH_MIN_NS (700 * 1000000ull) /* per throughput figure */
+#define BENCH_MIN_NS (150 * 1000000ull) /* per throughput timing */
+/* Throughput timings are interleaved over this many rounds and the best of
+ * each is kept, and every discovery run is paired with a ping-pong batch,
+ * so a busy machine slows a figure and its baseline alike. */
+#define ROUNDS 5
 #define DISC_RUNS 21
 #define DISC_RUN_TIMEOUT_MS 3000
-#define PING_ROUNDS 2001
-#define INPUT_ANNOUNCES 4000
+#define PING_PER_RUN 101
+#define PING_ROUNDS (DISC_RUNS * PING_PER_RUN)
+#define INPUT_ANNOUNCES 1000
 
 static void die(const char *what, int rv) {
   fprintf(stderr, "bench_disc: %s: %s\n", what, rv ? dsb_strerror(rv) : "");
@@ -178,34 +183,36 @@ static double rate_decode_cached(const sample *s) {
 
 /* ---- 2. peer table input path -------------------------------------------- */
 
-static double rate_peers_input(const sample *s) {
-  dsb_disc_peers_settings set;
-  dsb_disc_peers *tab;
-  dsb_disc_announce ann;
-  struct sockaddr_in src;
-  uint8_t(*dgrams)[DSB_DISC_MAX_DATAGRAM];
-  size_t *lens;
-  int rv;
+/* Re-announcements of one device with rising sequence numbers (the replay
+ * rule would drop a repeat before any verify). */
+typedef struct input_set {
+  uint8_t dgram[INPUT_ANNOUNCES][DSB_DISC_MAX_DATAGRAM];
+  size_t len[INPUT_ANNOUNCES];
+} input_set;
 
-  dgrams = malloc(INPUT_ANNOUNCES * sizeof(*dgrams));
-  lens = malloc(INPUT_ANNOUNCES * sizeof(*lens));
-  if (!dgrams || !lens) {
-    die("malloc", DSB_ERR_NOMEM);
-  }
+static void input_set_make(input_set *in, const sample *s) {
+  dsb_disc_announce ann;
   if (dsb_disc_announce_parse(&ann, s->dgram, s->len) != 0) {
     die("parse", 0);
   }
-  /* Each re-announcement carries a newer sequence number (the replay rule
-   * would drop a repeat before any verify). */
   for (size_t i = 0; i < INPUT_ANNOUNCES; ++i) {
     ann.seq = i + 1;
-    long n = dsb_disc_announce_encode(dgrams[i], DSB_DISC_MAX_DATAGRAM, &ann,
+    long n = dsb_disc_announce_encode(in->dgram[i], DSB_DISC_MAX_DATAGRAM, &ann,
                                       &s->id);
     if (n < 0) {
       die("encode", (int)n);
     }
-    lens[i] = (size_t)n;
+    in->len[i] = (size_t)n;
   }
+}
+
+/* A fresh table per call, so every call sees the same sequence numbers. */
+static double rate_peers_input(const input_set *in) {
+  dsb_disc_peers_settings set;
+  dsb_disc_peers *tab;
+  struct sockaddr_in src;
+  int rv;
+
   dsb_disc_peers_settings_default(&set);
   set.rate_per_s = 1000000; /* measure verification, not the limiter */
   set.burst = 1000000;
@@ -219,7 +226,7 @@ static double rate_peers_input(const sample *s) {
   src.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   uint64_t t0 = dsb_bench_now_ns();
   for (size_t i = 0; i < INPUT_ANNOUNCES; ++i) {
-    rv = dsb_disc_peers_input(tab, dgrams[i], lens[i], (uint8_t *)&src,
+    rv = dsb_disc_peers_input(tab, in->dgram[i], in->len[i], (uint8_t *)&src,
                               sizeof(src), DSB_NS_PER_S + i * DSB_NS_PER_MS);
     if (rv != 0) {
       die("peers input", rv);
@@ -227,8 +234,6 @@ static double rate_peers_input(const sample *s) {
   }
   uint64_t t = dsb_bench_now_ns();
   dsb_disc_peers_del(tab);
-  free(dgrams);
-  free(lens);
   return (double)INPUT_ANNOUNCES * 1e9 / (double)(t - t0);
 }
 
@@ -262,9 +267,9 @@ static int udp_socket_lo(struct sockaddr_in *a) {
 
 /*
  * Median RTT, in ns, of a raw UDP ping-pong of |size|-byte datagrams (the
- * size of the announcement) between two loopback sockets on one libuv loop
- * of this process: the same setting as the discovery run (one process, one
- * loop, loopback, a wakeup per datagram), without any discovery work.
+ * size of the announcement) between two loopback sockets on the discovery
+ * run's own libuv loop: the same setting (one process, one loop, loopback,
+ * a wakeup per datagram), without any discovery work.
  */
 typedef struct pingpong {
   uv_udp_t a, b;
@@ -273,6 +278,7 @@ typedef struct pingpong {
   uint8_t rbuf[DSB_DISC_MAX_DATAGRAM];
   size_t size;
   size_t round;
+  size_t stop_at; /* end of the current batch */
   uint64_t t0;
   uint64_t rtt[PING_ROUNDS];
   int failed;
@@ -326,9 +332,12 @@ static void pp_on_a(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
     return;
   }
   uint64_t t = dsb_bench_now_ns();
+  if (pp->round >= PING_ROUNDS) {
+    pp->failed = 1; /* a pong nobody asked for */
+    return;
+  }
   pp->rtt[pp->round++] = t - pp->t0;
-  if (pp->round == PING_ROUNDS || pp->failed) {
-    pp_stop(pp);
+  if (pp->round >= pp->stop_at || pp->failed) {
     return;
   }
   pp->t0 = dsb_bench_now_ns();
@@ -349,35 +358,36 @@ static void pp_bind(uv_loop_t *loop, uv_udp_t *h, struct sockaddr_in *addr,
   h->data = pp;
 }
 
-static uint64_t udp_rtt_median(size_t size) {
-  static pingpong pp;
-  uv_loop_t loop;
-  memset(&pp, 0, sizeof(pp));
-  pp.size = size;
-  memset(pp.buf, 0x5a, sizeof(pp.buf));
-  if (uv_loop_init(&loop) != 0) {
-    die("loop", DSB_ERR_IO);
-  }
-  pp_bind(&loop, &pp.a, &pp.aa, &pp);
-  pp_bind(&loop, &pp.b, &pp.ba, &pp);
-  if (uv_udp_recv_start(&pp.a, pp_alloc, pp_on_a) != 0 ||
-      uv_udp_recv_start(&pp.b, pp_alloc, pp_on_b) != 0) {
+static void pp_open(pingpong *pp, uv_loop_t *loop, size_t size) {
+  memset(pp, 0, sizeof(*pp));
+  pp->size = size;
+  memset(pp->buf, 0x5a, sizeof(pp->buf));
+  pp_bind(loop, &pp->a, &pp->aa, pp);
+  pp_bind(loop, &pp->b, &pp->ba, pp);
+  if (uv_udp_recv_start(&pp->a, pp_alloc, pp_on_a) != 0 ||
+      uv_udp_recv_start(&pp->b, pp_alloc, pp_on_b) != 0) {
     die("udp recv", DSB_ERR_IO);
   }
-  pp.t0 = dsb_bench_now_ns();
-  pp_send(&pp, &pp.a, (const struct sockaddr *)&pp.ba);
-  /* Loopback does not drop at this rate; a failure stops the run. */
-  uv_run(&loop, UV_RUN_DEFAULT);
-  if (pp.failed || pp.round != PING_ROUNDS) {
+}
+
+/* |n| more round trips on |loop|, one at a time. Loopback does not drop
+ * at this rate; a failure ends the program. */
+static void pp_batch(pingpong *pp, uv_loop_t *loop, size_t n) {
+  pp->stop_at = pp->round + n;
+  pp->t0 = dsb_bench_now_ns();
+  pp_send(pp, &pp->a, (const struct sockaddr *)&pp->ba);
+  while (pp->round < pp->stop_at && !pp->failed) {
+    uv_run(loop, UV_RUN_ONCE);
+  }
+  if (pp->failed) {
     die("udp ping-pong", DSB_ERR_IO);
   }
-  uv_close((uv_handle_t *)&pp.a, NULL);
-  uv_close((uv_handle_t *)&pp.b, NULL);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&loop) != 0) {
-    die("loop close", DSB_ERR_INTERNAL);
-  }
-  return median(pp.rtt, PING_ROUNDS);
+}
+
+static void pp_close(pingpong *pp) {
+  pp_stop(pp);
+  uv_close((uv_handle_t *)&pp->a, NULL);
+  uv_close((uv_handle_t *)&pp->b, NULL);
 }
 
 typedef struct watch {
@@ -420,9 +430,11 @@ static void disc_config(dsb_disc_udp_config *cfg, const dsb_identity *id,
 }
 
 /* Median ns from dsb_disc_udp_start() of a fresh node to its PEER_UP for a
- * running node that answers its start query. */
-static uint64_t discovery_median(void) {
+ * running node that answers its start query, and (|*rtt|) the median of a
+ * raw UDP ping-pong batch run on the same loop before each of those runs. */
+static uint64_t discovery_median(size_t dgram_size, uint64_t *rtt) {
   static uint64_t took[DISC_RUNS];
+  static pingpong pp;
   uv_loop_t loop;
   dsb_identity old_id, new_id;
   dsb_disc_announce local;
@@ -434,6 +446,7 @@ static uint64_t discovery_median(void) {
   if (uv_loop_init(&loop) != 0) {
     die("loop", DSB_ERR_IO);
   }
+  pp_open(&pp, &loop, dgram_size);
   dsb_disc_announce_init(&local);
   local.session_port = 47001;
   if (dsb_identity_generate(&old_id, NULL) != 0) {
@@ -454,6 +467,7 @@ static uint64_t discovery_median(void) {
     uv_timer_t timer;
     int expired = 0;
 
+    pp_batch(&pp, &loop, PING_PER_RUN);
     if (dsb_identity_generate(&new_id, NULL) != 0) {
       die("identity", 0);
     }
@@ -486,40 +500,59 @@ static uint64_t discovery_median(void) {
   }
   dsb_disc_udp_del(old_node);
   dsb_identity_wipe(&old_id);
+  pp_close(&pp);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0) {
     die("loop close", DSB_ERR_INTERNAL);
   }
+  *rtt = median(pp.rtt, pp.round);
   return median(took, DISC_RUNS);
 }
 
 int main(void) {
   static sample s;
+  static input_set in;
   dsb_bench_result r;
+  double ed = 0, dec = 0, cached = 0, input = 0, t;
+  uint64_t rtt_ns, disc_ns;
   int rv = 0;
 
   sample_make(&s);
-  dsb_bench_print_header("discovery (bench_disc)");
-  double ed = rate_ed25519_verify(&s);
+  input_set_make(&in, &s);
+  for (int round = 0; round < ROUNDS; ++round) {
+    if ((t = rate_ed25519_verify(&s)) > ed) {
+      ed = t;
+    }
+    if ((t = rate_decode(&s)) > dec) {
+      dec = t;
+    }
+    if ((t = rate_decode_cached(&s)) > cached) {
+      cached = t;
+    }
+    if ((t = rate_peers_input(&in)) > input) {
+      input = t;
+    }
+  }
+  disc_ns = discovery_median(s.len, &rtt_ns);
+
+  dsb_bench_print_header("discovery (bench_disc; rates: best of rounds)");
   r = (dsb_bench_result){"disc.ed25519_verify", ed, "verifies/s", NULL, 0};
   rv |= dsb_bench_record(&r);
-  r = (dsb_bench_result){"disc.announce_decode_verify", rate_decode(&s),
-                         "announces/s", "disc.ed25519_verify", ed};
-  rv |= dsb_bench_record(&r);
-  r = (dsb_bench_result){"disc.announce_decode_verify.proof_cache",
-                         rate_decode_cached(&s), "announces/s",
+  r = (dsb_bench_result){"disc.announce_decode_verify", dec, "announces/s",
                          "disc.ed25519_verify", ed};
   rv |= dsb_bench_record(&r);
-  r = (dsb_bench_result){"disc.peer_table_input", rate_peers_input(&s),
+  r = (dsb_bench_result){"disc.announce_decode_verify.proof_cache", cached,
                          "announces/s", "disc.ed25519_verify", ed};
   rv |= dsb_bench_record(&r);
-
-  double rtt_us = (double)udp_rtt_median(s.len) / 1e3;
-  r = (dsb_bench_result){"udp.loopback_rtt", rtt_us, "us", NULL, 0};
+  r = (dsb_bench_result){"disc.peer_table_input", input, "announces/s",
+                         "disc.ed25519_verify", ed};
+  rv |= dsb_bench_record(&r);
+  r = (dsb_bench_result){"udp.loopback_rtt", (double)rtt_ns / 1e3, "us", NULL,
+                         0};
   rv |= dsb_bench_record(&r);
   r = (dsb_bench_result){"disc.time_to_see_existing_node",
-                         (double)discovery_median() / 1e3, "us",
-                         "udp.loopback_rtt", rtt_us};
+                         (double)disc_ns / 1e3, "us", "udp.loopback_rtt",
+                         (double)rtt_ns / 1e3};
   rv |= dsb_bench_record(&r);
   dsb_identity_wipe(&s.id);
   return rv ? 1 : 0;
