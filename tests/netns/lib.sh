@@ -10,7 +10,7 @@
 # (folder holding dsoftbusd and dsb), NETNS_NODES.
 
 NETNS_SUBNET=198.18.0
-NETNS_DISC_PORT=${NETNS_DISC_PORT:-53530}
+NETNS_DISC_PORT=${NETNS_DISC_PORT:-47083}
 NETNS_SESSION_PORT=${NETNS_SESSION_PORT:-7440}
 
 log() { printf '[netns %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -112,7 +112,7 @@ node_start() {
   ip netns exec "$ns" "$DSB_BIN/dsoftbusd" \
     --state-dir "$(node_dir "$i")/state" --socket "$(node_sock "$i")" \
     --port "$NETNS_SESSION_PORT" --interface eth0 --name "node$i" \
-    ${NETNS_USE_PEERS:+$peers} "$@" \
+    --discovery-port "$NETNS_DISC_PORT" ${NETNS_USE_PEERS:+$peers} "$@" \
     >>"$(node_dir "$i")/daemon.log" 2>&1 &
   echo $! >"$(node_dir "$i")/daemon.pid"
   wait_until 15 "node$i api socket" dsb_on "$i" id

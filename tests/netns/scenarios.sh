@@ -193,6 +193,10 @@ scenario_facade_backend() {
     echo "netstackd not built"
     exit 77
   fi
+  if ! "$DSB_BIN/dsoftbusd" --help 2>&1 | grep -q -- '--backend'; then
+    echo "dsoftbusd has no --backend option (facade backend not built)"
+    exit 77
+  fi
   local i half=$((NETNS_NODES / 2)) f=$NETNS_WORK/payload
   for ((i = 1; i <= NETNS_NODES; i++)); do
     if ((i <= half)); then
