@@ -163,6 +163,37 @@ DSB_MUST_CHECK int dsb_tcp_adopt(dsb_tcp *tcp, dsb_tcp_conn **pconn,
                                  void *conn_user);
 
 /*
+ * Where outbound sockets come from, when not from connect(2) here: the
+ * facade backend asks netstackd for a connected socket. With a connector
+ * set, dsb_tcp_connect() creates the connection (its handshake deadline
+ * runs from then on) and calls start(); start returns 0 when a socket is
+ * on its way, or a DSB_ERR_* that dsb_tcp_connect() then returns (nothing
+ * else happens). Afterwards the connector calls dsb_tcp_conn_supply_fd()
+ * exactly once, never from inside start(), unless cancel() came first:
+ * cancel() means the connection is closing (deadline, user close,
+ * dsb_tcp_del), and the connector must forget |conn| and close any socket
+ * that still arrives for it. |addr| is borrowed for the call.
+ */
+typedef struct dsb_tcp_connector {
+  int (*start)(void *ctx, dsb_tcp_conn *conn, const struct sockaddr *addr);
+  void (*cancel)(void *ctx, dsb_tcp_conn *conn);
+  void *ctx;
+} dsb_tcp_connector;
+
+/* Install |connector| (copied) for later dsb_tcp_connect() calls; NULL
+ * goes back to connecting directly. */
+void dsb_tcp_set_connector(dsb_tcp *tcp, const dsb_tcp_connector *connector);
+
+/*
+ * The connector's answer for |conn|: |fd| >= 0 is a connected TCP socket
+ * (the transport owns it on every path, also when |conn| no longer waits
+ * for one, and starts the handshake on it); |fd| < 0 means the connect
+ * failed, and on_closed reports |err| (a negative DSB_ERR_*; use
+ * DSB_ERR_IO for "unreachable", as a direct connect would).
+ */
+void dsb_tcp_conn_supply_fd(dsb_tcp_conn *conn, uv_os_sock_t fd, int err);
+
+/*
  * Seal |ptlen| <= DSB_SESSION_PLAINTEXT_MAX bytes into one record and queue
  * it. All or nothing.
  * Errors: DSB_ERR_WOULD_BLOCK (queue full: wait for on_writable),

@@ -58,7 +58,8 @@ enum {
   CONN_F_PAUSED = 1u << 9,
   CONN_F_ESTABLISH_PENDING = 1u << 10, /* initiator: report after msg 3 */
   CONN_F_READING = 1u << 11,
-  CONN_F_COUNTED = 1u << 12 /* in tcp->nconns */
+  CONN_F_COUNTED = 1u << 12, /* in tcp->nconns */
+  CONN_F_AWAIT_FD = 1u << 13 /* the connector owes a connected socket */
 };
 
 typedef struct tcp_block {
@@ -110,6 +111,7 @@ struct dsb_tcp {
   struct dsb_proof_cache *proof_cache;
   dsb_rng rng;
   int have_rng;
+  dsb_tcp_connector connector; /* start NULL: connect directly */
 
   uv_tcp_t listen_handle;
   int listener; /* TCP_LISTENER_* */
@@ -288,6 +290,13 @@ static void conn_close(dsb_tcp_conn *c, int reason, int linger) {
   }
   c->flags |= CONN_F_CLOSING;
   c->reason = reason;
+  if (c->flags & CONN_F_AWAIT_FD) {
+    /* The connector must not hand a socket to a connection going away. */
+    c->flags &= ~CONN_F_AWAIT_FD;
+    if (t->connector.cancel) {
+      t->connector.cancel(t->connector.ctx, c);
+    }
+  }
   if (c->session) {
     if (!(c->flags & CONN_F_ESTABLISHED) && reason != 0 &&
         reason != DSB_ERR_CLOSED) {
@@ -801,20 +810,10 @@ static void tcp_on_connection(uv_stream_t *server, int status) {
   }
 }
 
-static void conn_on_connect(uv_connect_t *req, int status) {
-  dsb_tcp_conn *c = req->data;
+/* An outbound socket is connected: start the initiator handshake. */
+static void conn_connected(dsb_tcp_conn *c) {
   int rv;
 
-  c->flags &= ~CONN_F_CONNECTING;
-  if (c->flags & CONN_F_CLOSING) {
-    return; /* UV_ECANCELED: the handle is closing */
-  }
-  if (status < 0) {
-    tcp_log(c->tcp, DSB_LOG_INFO, "tcp: connect failed: %s",
-            uv_strerror(status));
-    conn_close(c, DSB_ERR_IO, 0);
-    return;
-  }
   {
     int namelen = sizeof(c->addr);
     (void)uv_tcp_getpeername(&c->handle, (struct sockaddr *)&c->addr, &namelen);
@@ -826,6 +825,22 @@ static void conn_on_connect(uv_connect_t *req, int status) {
     return;
   }
   conn_pump_handshake(c);
+}
+
+static void conn_on_connect(uv_connect_t *req, int status) {
+  dsb_tcp_conn *c = req->data;
+
+  c->flags &= ~CONN_F_CONNECTING;
+  if (c->flags & CONN_F_CLOSING) {
+    return; /* UV_ECANCELED: the handle is closing */
+  }
+  if (status < 0) {
+    tcp_log(c->tcp, DSB_LOG_INFO, "tcp: connect failed: %s",
+            uv_strerror(status));
+    conn_close(c, DSB_ERR_IO, 0);
+    return;
+  }
+  conn_connected(c);
 }
 
 /* ---- public: transport ----------------------------------------------------
@@ -1073,12 +1088,22 @@ int dsb_tcp_connect(dsb_tcp *tcp, dsb_tcp_conn **pconn,
   if (rv != 0) {
     goto fail;
   }
-  c->creq.data = c;
-  rv = uv_tcp_connect(&c->creq, &c->handle, addr, conn_on_connect);
-  if (rv < 0) {
-    tcp_log(tcp, DSB_LOG_INFO, "tcp: connect: %s", uv_strerror(rv));
-    rv = DSB_ERR_IO;
-    goto fail;
+  if (tcp->connector.start) {
+    /* The socket comes later through dsb_tcp_conn_supply_fd(). */
+    c->flags |= CONN_F_AWAIT_FD;
+    rv = tcp->connector.start(tcp->connector.ctx, c, addr);
+    if (rv != 0) {
+      c->flags &= ~CONN_F_AWAIT_FD;
+      goto fail;
+    }
+  } else {
+    c->creq.data = c;
+    rv = uv_tcp_connect(&c->creq, &c->handle, addr, conn_on_connect);
+    if (rv < 0) {
+      tcp_log(tcp, DSB_LOG_INFO, "tcp: connect: %s", uv_strerror(rv));
+      rv = DSB_ERR_IO;
+      goto fail;
+    }
   }
   conn_count(c);
   c->flags |= CONN_F_NOTIFY;
@@ -1093,6 +1118,38 @@ fail:
   dsb_session_close(c->session);
   conn_close_handles(c);
   return rv;
+}
+
+void dsb_tcp_set_connector(dsb_tcp *tcp, const dsb_tcp_connector *connector) {
+  if (!tcp) {
+    return;
+  }
+  if (connector) {
+    tcp->connector = *connector;
+  } else {
+    memset(&tcp->connector, 0, sizeof(tcp->connector));
+  }
+}
+
+void dsb_tcp_conn_supply_fd(dsb_tcp_conn *conn, uv_os_sock_t fd, int err) {
+  if (!conn || !(conn->flags & CONN_F_AWAIT_FD)) {
+    /* Cancelled (or never asked): the socket has no taker. */
+    if (fd >= 0) {
+      close(fd);
+    }
+    return;
+  }
+  conn->flags &= ~(CONN_F_AWAIT_FD | CONN_F_CONNECTING);
+  if (fd < 0) {
+    conn_close(conn, err < 0 ? err : DSB_ERR_IO, 0);
+    return;
+  }
+  if (uv_tcp_open(&conn->handle, fd) < 0) {
+    close(fd);
+    conn_close(conn, DSB_ERR_IO, 0);
+    return;
+  }
+  conn_connected(conn);
 }
 
 int dsb_tcp_adopt(dsb_tcp *tcp, dsb_tcp_conn **pconn, uv_os_sock_t fd,
