@@ -68,6 +68,13 @@ extern "C" {
 typedef void (*dsb_disc_udp_reject_fn)(void *ctx, int err,
                                        const struct sockaddr *src);
 
+/* An IPv4 multicast interface given by the caller (facade backend). */
+typedef struct dsb_disc_udp_iface {
+  char name[16];  /* IFNAMSIZ */
+  uint32_t index; /* interface index */
+  uint8_t v4[4];  /* its IPv4 address: the multicast egress */
+} dsb_disc_udp_iface;
+
 typedef struct dsb_disc_udp_config {
   const dsb_identity *ident;      /* copied (and wiped on del) */
   const dsb_disc_announce *local; /* name, session_port, services; copied */
@@ -90,6 +97,12 @@ typedef struct dsb_disc_udp_config {
    * instead of opening them; -1 to open. The driver then owns them. */
   int rx_fd_v4;
   int tx_fd_v4;
+  /* Facade backend: the multicast interfaces, as netstackd listed them,
+   * instead of scanning with getifaddrs() (which would see this process's
+   * network namespace, not the one of the adopted sockets). nifaces 0:
+   * scan. At most DSB_DISC_UDP_MAX_IFACES; borrowed for new() only. */
+  const dsb_disc_udp_iface *ifaces;
+  size_t nifaces;
 } dsb_disc_udp_config;
 
 /* Defaults: port DSB_DISC_DEFAULT_PORT, all interfaces, 5 s +- 20 %,

@@ -236,6 +236,26 @@ static int disc_udp_scan_ifaces(dsb_disc_udp *d, const char *ifname) {
   return 0;
 }
 
+/* Interfaces listed by the caller (IPv4 only; see dsb_disc_udp_config). */
+static int disc_udp_given_ifaces(dsb_disc_udp *d, const dsb_disc_udp_iface *l,
+                                 size_t n) {
+  if (!l || n > DSB_DISC_UDP_MAX_IFACES) {
+    return DSB_ERR_CONFIG;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (memchr(l[i].name, 0, sizeof(l[i].name)) == NULL || !l[i].name[0]) {
+      return DSB_ERR_CONFIG;
+    }
+    disc_iface *f = &d->ifaces[d->nifaces++];
+    memset(f, 0, sizeof(*f));
+    snprintf(f->name, sizeof(f->name), "%s", l[i].name);
+    f->index = l[i].index;
+    memcpy(&f->v4, l[i].v4, 4);
+    f->has_v4 = 1;
+  }
+  return 0;
+}
+
 /* ---- sockets ------------------------------------------------------------- */
 
 static void disc_udp_on_close(uv_handle_t *h);
@@ -307,6 +327,9 @@ static int disc_udp_open_v4(dsb_disc_udp *d) {
   rv = disc_udp_open(d, &d->rx[DISC_V4], d->cfg.rx_fd_v4,
                      (const struct sockaddr *)&any, 1);
   if (rv != 0) {
+    if (d->cfg.tx_fd_v4 >= 0) {
+      close(d->cfg.tx_fd_v4); /* adopted: ours to close as well */
+    }
     return rv;
   }
   rv = disc_udp_open(d, &d->tx[DISC_V4], d->cfg.tx_fd_v4,
@@ -671,11 +694,13 @@ int dsb_disc_udp_new(dsb_disc_udp **pd, uv_loop_t *loop,
   if (!pd || !loop || !cfg || !cfg->ident || !cfg->local ||
       cfg->interval_ms == 0 || cfg->jitter_pct > 50 || cfg->ttl_s == 0 ||
       cfg->npeers > DSB_DISC_UDP_MAX_PEERS || (cfg->npeers && !cfg->peers)) {
-    return DSB_ERR_INVALID_ARGUMENT;
+    rv = DSB_ERR_INVALID_ARGUMENT;
+    goto fail_fds;
   }
   d = calloc(1, sizeof(*d));
   if (!d) {
-    return DSB_ERR_NOMEM;
+    rv = DSB_ERR_NOMEM;
+    goto fail_fds;
   }
   d->loop = loop;
   d->ident = *cfg->ident;
@@ -716,7 +741,12 @@ int dsb_disc_udp_new(dsb_disc_udp **pd, uv_loop_t *loop,
     goto fail_config;
   }
   dsb_disc_peers_set_self(d->peers, &d->ident.id);
-  if (!(d->flags & DSB_DISC_UDP_NO_MULTICAST)) {
+  if (!(d->flags & DSB_DISC_UDP_NO_MULTICAST) && cfg->nifaces > 0) {
+    rv = disc_udp_given_ifaces(d, cfg->ifaces, cfg->nifaces);
+    if (rv != 0) {
+      goto fail_peers;
+    }
+  } else if (!(d->flags & DSB_DISC_UDP_NO_MULTICAST)) {
     rv = disc_udp_scan_ifaces(d, cfg->ifname);
     if (rv != 0) {
       goto fail_peers;
@@ -759,6 +789,14 @@ fail_peers:
 fail_config:
   dsb_identity_wipe(&d->ident);
   free(d);
+fail_fds:
+  /* Adopted sockets belong to the driver from the call on. */
+  if (cfg && cfg->rx_fd_v4 >= 0) {
+    close(cfg->rx_fd_v4);
+  }
+  if (cfg && cfg->tx_fd_v4 >= 0) {
+    close(cfg->tx_fd_v4);
+  }
   return rv;
 }
 
