@@ -21,8 +21,9 @@
  * When bytes go out: frames the application queues with the stream API
  * (also from inside mux callbacks) are sent before the loop next waits for
  * I/O (a uv_prepare handle checks dsb_mux_want_send() once per loop
- * iteration), so records are filled with everything queued meanwhile.
- * dsb_stream_conn_flush() sends at once.
+ * iteration), so records are filled with everything queued meanwhile;
+ * after each received record (credit, PONG, OPEN_ACK, and the data the
+ * new credit lets through); or at once with dsb_stream_conn_flush().
  *
  * Backpressure: nothing is queued here. Outbound, the transport's write
  * queue is bounded (dsb_tcp_settings.max_write_queue): when it is full the

@@ -7,9 +7,10 @@
  * transport's bounded write queue is full (DSB_ERR_WOULD_BLOCK; the
  * transport calls on_writable once it drained below half). It runs from a
  * uv_prepare handle, i.e. once per loop iteration just before the loop
- * waits for I/O, so everything the application and the receive path
- * queued during one iteration shares records; and directly from
- * on_writable and dsb_stream_conn_flush().
+ * waits for I/O, so everything the application queued during one
+ * iteration shares records; and directly after each received record (so
+ * credit and PONGs go back without delay), from on_writable and from
+ * dsb_stream_conn_flush().
  *
  * Keepalive: one uv_timer, armed at dsb_mux_next_timeout(). The deadline
  * only moves later while records arrive, so the timer is not re-armed per
@@ -360,9 +361,12 @@ int dsb_stream_conn_on_record(dsb_stream_conn *sc, const uint8_t *pt,
   if (n < 0) {
     sc_fail(sc, (int)n);
   }
+  /* Replies go out at once, not with the iteration's batch: a
+   * WINDOW_UPDATE that waits until every record of this read was processed
+   * leaves the peer without credit meanwhile, and the two ends take turns
+   * instead of working in parallel. */
+  (void)sc_pump(sc);
   sc_finish_delete(sc);
-  /* Replies (WINDOW_UPDATE, PONG, OPEN_ACK) go out with the iteration's
-   * batch from the prepare handle. */
   return sc->error;
 }
 
