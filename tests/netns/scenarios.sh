@@ -69,6 +69,28 @@ scenario_discovery_unicast() {
     fail "discovery via unicast peers incomplete"
 }
 
+# IPv6 link-local multicast alone: IPv4 multicast is dropped in every
+# namespace, so discovery must come over ff02::4653, and a session must form
+# to the link-local address (with its scope) that discovery recorded.
+scenario_discovery_ipv6() {
+  local i f=$NETNS_WORK/payload
+  for ((i = 1; i <= NETNS_NODES; i++)); do
+    nft_in "$i" "table inet ${NETNS_PREFIX}v4mc {
+  chain in { type filter hook input priority 0; ip daddr 224.0.0.0/4 counter drop; }
+  chain out { type filter hook output priority 0; ip daddr 224.0.0.0/4 counter drop; }
+}" || fail "nft rules"
+  done
+  start_all || fail "daemons did not start"
+  wait_until 30 "every node sees every other over IPv6 multicast" all_see_all ||
+    fail "discovery over IPv6 link-local multicast incomplete"
+  dsb_on 1 peers --json | grep -q 'fe80::' || fail "no IPv6 link-local address recorded"
+  trust_all || fail "trust"
+  serve_sha_all
+  make_random "$f" 1
+  send_file 1 2 "$f" || fail "no session over IPv6 link-local"
+  add_bytes $((1024 * 1024))
+}
+
 scenario_all_pairs_streams() {
   local f=$NETNS_WORK/payload i j pids=() rc=0
   start_all || fail "daemons did not start"
@@ -217,4 +239,50 @@ scenario_facade_backend() {
   send_file 1 "$NETNS_NODES" "$f" || fail "facade -> direct transfer"
   send_file "$NETNS_NODES" 1 "$f" || fail "direct -> facade transfer"
   add_bytes $((8 * 1024 * 1024))
+}
+
+# A node that replays another node's announcement from its own address must
+# not receive that node's sessions: the victim (node 1) learns node 2's entry
+# only from the attacker (node 3, no daemon), dials the attacker, and the
+# handshake fails because the attacker cannot prove node 2's static key.
+# When node 2's own, newer announcement arrives, the victim reaches it.
+scenario_identity_replay() {
+  local f=$NETNS_WORK/payload att=$NETNS_WORK/attacker.out err=$NETNS_WORK/cat.err
+  ((NETNS_NODES >= 3)) || { echo "needs 3 nodes"; exit 77; }
+  # Node 1 hears no multicast and sends none (no query answers either).
+  nft_in 1 "table inet ${NETNS_PREFIX}blind {
+  chain in { type filter hook input priority 0; ip daddr 224.0.0.0/4 counter drop; ip6 daddr ff00::/8 udp dport $NETNS_DISC_PORT counter drop; }
+  chain out { type filter hook output priority 0; ip daddr 224.0.0.0/4 counter drop; ip6 daddr ff00::/8 udp dport $NETNS_DISC_PORT counter drop; }
+}" || fail "nft rules"
+  NETNS_NODES=2 start_all || fail "daemons did not start"
+  ip netns exec "$(node_ns 3)" python3 "$(dirname "${BASH_SOURCE[0]}")/replay_attacker.py" \
+    --my-ip "$(node_ip 3)" --target-ip "$(node_ip 2)" --victim-ip "$(node_ip 1)" \
+    --disc-port "$NETNS_DISC_PORT" --session-port "$NETNS_SESSION_PORT" \
+    --seconds 200 --out "$att" &
+  dsb_on 1 trust add "$(cat "$(node_dir 2)/id")" >/dev/null || fail "trust 1 -> 2"
+  dsb_on 2 trust add "$(cat "$(node_dir 1)/id")" >/dev/null || fail "trust 2 -> 1"
+  DSB_SOCKET=$(node_sock 2) "$DSB_BIN/dsb" serve sha -- sha256sum \
+    >>"$(node_dir 2)/serve.log" 2>&1 &
+  wait_until 30 "victim learns node 2 from the replay" node_sees 1 2 ||
+    fail "the replayed announcement never reached the victim"
+  dsb_on 1 peers --json >"$NETNS_WORK/peers1.json"
+  grep -q "$(node_ip 3)" "$NETNS_WORK/peers1.json" ||
+    fail "victim's entry for node 2 does not point at the attacker"
+  make_random "$f" 1
+  if send_file 1 2 "$f" 2>"$err"; then
+    fail "a session to node 2 via the attacker's address succeeded"
+  fi
+  grep -q "connection $(node_ip 1)" "$att" || fail "the victim never dialled the attacker"
+  log "victim refused the impostor: $(head -n 1 "$err")"
+  grep -q . "$err" || fail "no error message for the refused session"
+  # Let node 2's own announcements through: its newer sequence number
+  # replaces the replayed entry; the attacker's replays are now stale.
+  ip netns exec "$(node_ns 1)" nft delete table inet "${NETNS_PREFIX}blind" ||
+    fail "nft delete"
+  wait_until 60 "victim's entry points at node 2 again" \
+    bash -c "DSB_SOCKET='$(node_sock 1)' '$DSB_BIN/dsb' peers --json | grep -q '$(node_ip 2)'" ||
+    fail "the real node never displaced the replayed entry"
+  wait_until 60 "a session with the real node 2" send_file 1 2 "$f" ||
+    fail "no session with the real node after the replay"
+  add_bytes $((1024 * 1024))
 }
