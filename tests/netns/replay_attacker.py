@@ -66,7 +66,7 @@ def main():
             conn.settimeout(2)
             try:
                 conn.recv(4096)
-                junk = os.urandom(32 + 16 + 96)  # e, encrypted payload, tag
+                junk = os.urandom(400)  # sized like a real second handshake message
                 conn.sendall(struct.pack(">H", len(junk)) + junk)
                 conn.recv(4096)
             except OSError:
