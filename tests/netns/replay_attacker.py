@@ -66,7 +66,7 @@ def main():
             conn.settimeout(2)
             try:
                 conn.recv(4096)
-                junk = os.urandom(400)  # sized like a real second handshake message
+                junk = os.urandom(177)  # exactly the size of a real message 2
                 conn.sendall(struct.pack(">H", len(junk)) + junk)
                 conn.recv(4096)
             except OSError:
