@@ -15,6 +15,7 @@
 #include "dsb/err.h"
 #include "dsb/keystore.h"
 #include "dsb/statefile.h"
+#include "backend.h"
 #include "daemon_int.h"
 
 /* ---- logging ------------------------------------------------------------ */
@@ -196,21 +197,8 @@ static int daemon_start_tcp(dsbd *d) {
   if (rv) {
     return rv;
   }
-  struct sockaddr_in6 a6;
-  memset(&a6, 0, sizeof(a6));
-  a6.sin6_family = AF_INET6;
-  a6.sin6_addr = in6addr_any;
-  a6.sin6_port = htons((uint16_t)d->cfg.port);
-  rv = dsb_tcp_listen(d->tcp, (const struct sockaddr *)&a6, 0);
-  if (rv) {
-    /* No IPv6: listen on IPv4 only. */
-    struct sockaddr_in a4;
-    memset(&a4, 0, sizeof(a4));
-    a4.sin_family = AF_INET;
-    a4.sin_addr.s_addr = htonl(INADDR_ANY);
-    a4.sin_port = htons((uint16_t)d->cfg.port);
-    rv = dsb_tcp_listen(d->tcp, (const struct sockaddr *)&a4, 0);
-  }
+  /* Direct: IPv6 dual stack, else IPv4; netstackd: its listener. */
+  rv = dsbd_backend_listen(d, d->tcp);
   if (rv) {
     return rv;
   }
@@ -249,6 +237,7 @@ static void daemon_stop(dsbd *d, const char *why) {
   }
   dsbd_api_del(d->api);
   d->api = NULL;
+  dsbd_backend_close(d);
   uv_close((uv_handle_t *)&d->sigint, daemon_close_cb);
   uv_close((uv_handle_t *)&d->sigterm, daemon_close_cb);
   uv_close((uv_handle_t *)&d->sigpipe, daemon_close_cb);
@@ -312,6 +301,11 @@ int dsbd_run(const dsbd_config *cfg) {
   if (rv) {
     goto fail_peers;
   }
+  rv = dsbd_backend_open(d);
+  if (rv) {
+    dsbd_log(d, DSB_LOG_ERROR, "backend: %s", dsb_err_describe(rv));
+    goto fail_tcp;
+  }
   rv = daemon_start_tcp(d);
   if (rv) {
     dsbd_log(d, DSB_LOG_ERROR, "session listener on port %d: %s", d->cfg.port,
@@ -326,6 +320,12 @@ int dsbd_run(const dsbd_config *cfg) {
   if (rv) {
     dsbd_log(d, DSB_LOG_ERROR, "discovery: %s (%s)", dsb_err_describe(rv),
              dsb_strerror(rv));
+    goto fail_disc;
+  }
+  /* Every Unix socket exists now: netstackd mode enters the sandbox. */
+  rv = dsbd_backend_seal(d);
+  if (rv) {
+    dsbd_disc_stop(d);
     goto fail_disc;
   }
   uv_signal_init(&d->loop, &d->sigint);
@@ -360,6 +360,7 @@ fail_trust:
 fail_identity:
   status = 1;
 done:
+  dsbd_backend_close(d);
   /* Let libuv run the close callbacks of everything torn down. */
   uv_run(&d->loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&d->loop)) {

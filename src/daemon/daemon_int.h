@@ -27,8 +27,9 @@ struct dsbd {
   dsb_tcp *tcp;
   dsbd_api *api;
   dsbd_peers *peers;
-  void *trust; /* trust.c */
-  void *disc;  /* discovery.c */
+  void *trust;   /* trust.c */
+  void *disc;    /* discovery.c */
+  void *backend; /* backend.c: netstackd mode only */
   uv_signal_t sigint, sigterm, sigpipe;
   uv_timer_t tick;
   int stopping;

@@ -14,6 +14,7 @@
 #include "dsb/disc.h"
 #include "dsb/disc_udp.h"
 #include "dsb/err.h"
+#include "backend.h"
 #include "daemon_int.h"
 
 typedef struct disc_state {
@@ -90,7 +91,10 @@ int dsbd_disc_start(dsbd *d) {
     c.on_reject = disc_on_reject;
     c.ctx = d;
     c.log = *dsbd_core_log();
-    rv = dsb_disc_udp_new(&s->drivers[i], &d->loop, &c);
+    rv = dsbd_backend_disc_sockets(d, &c);
+    if (rv == 0) {
+      rv = dsb_disc_udp_new(&s->drivers[i], &d->loop, &c);
+    }
     if (rv == 0) {
       s->ndrivers++;
       rv = dsb_disc_udp_start(s->drivers[i]);

@@ -43,7 +43,12 @@ typedef struct dsbd_config {
   char name[DSB_IPC_NAME_MAX + 1];
   int log_level; /* dsb_log_level */
   int allow_unknown;
+  int backend;                /* DSBD_BACKEND_* (backend.h) */
+  char netstackd_socket[108]; /* sun_path; netstackd mode only */
 } dsbd_config;
+
+#define DSBD_BACKEND_DIRECT 0
+#define DSBD_BACKEND_NETSTACKD 1
 
 /* Fill |cfg| with the zero-configuration defaults. */
 int dsbd_config_defaults(dsbd_config *cfg);

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "dsb/err.h"
+#include "backend.h"
 #include "dsbd.h"
 
 #define MAIN_CONFIG_MAX (64 * 1024)
@@ -253,6 +254,17 @@ static int main_load_config(const char *file, dsbd_config *cfg) {
                            "expected \"error\", \"warn\", \"info\" or "
                            "\"debug\"");
       }
+    } else if (strcmp(key, "backend") == 0) {
+      rv = main_json_string(file, key, val, &s);
+      if (!rv && (cfg->backend = dsbd_backend_parse(s)) < 0) {
+        rv = main_cfg_fail(file, key, "expected \"direct\" or \"netstackd\"");
+      }
+    } else if (strcmp(key, "netstackd_socket") == 0) {
+      rv = main_json_string(file, key, val, &s);
+      if (!rv && main_set_str(cfg->netstackd_socket,
+                              sizeof(cfg->netstackd_socket), s)) {
+        rv = main_cfg_fail(file, key, "expected a path of 1..107 bytes");
+      }
     } else if (strcmp(key, "allow_unknown") == 0) {
       if (!json_object_is_type(val, json_type_boolean)) {
         rv = main_cfg_fail(file, key, "expected true or false");
@@ -285,7 +297,11 @@ static void main_usage(FILE *out) {
           "  --config FILE       JSON file with the same keys (options "
           "override it)\n"
           "  --log-level LEVEL   error, warn, info or debug\n"
-          "  --allow-unknown     lab mode: sessions with unknown devices\n");
+          "  --allow-unknown     lab mode: sessions with unknown devices\n"
+          "  --backend MODE      direct (default) or netstackd: sockets from\n"
+          "                      netstackd, this daemon sandboxed\n"
+          "  --netstackd-socket PATH  netstackd's socket (default "
+          "/run/netstackd/netstackd.sock)\n");
 }
 
 enum {
@@ -299,6 +315,8 @@ enum {
   OPT_CONFIG,
   OPT_LOG_LEVEL,
   OPT_ALLOW_UNKNOWN,
+  OPT_BACKEND,
+  OPT_NETSTACKD_SOCKET,
   OPT_HELP
 };
 
@@ -313,6 +331,8 @@ static const struct option main_options[] = {
     {"config", required_argument, NULL, OPT_CONFIG},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"allow-unknown", no_argument, NULL, OPT_ALLOW_UNKNOWN},
+    {"backend", required_argument, NULL, OPT_BACKEND},
+    {"netstackd-socket", required_argument, NULL, OPT_NETSTACKD_SOCKET},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -405,6 +425,18 @@ int main(int argc, char **argv) {
     case OPT_ALLOW_UNKNOWN:
       cfg.allow_unknown = 1;
       break;
+    case OPT_BACKEND:
+      if ((cfg.backend = dsbd_backend_parse(optarg)) < 0) {
+        return main_opt_fail("backend", optarg, "expected direct or netstackd");
+      }
+      break;
+    case OPT_NETSTACKD_SOCKET:
+      if (main_set_str(cfg.netstackd_socket, sizeof(cfg.netstackd_socket),
+                       optarg)) {
+        return main_opt_fail("netstackd-socket", optarg,
+                             "expected a path of 1..107 bytes");
+      }
+      break;
     case 'h':
     case OPT_HELP:
       main_usage(stdout);
@@ -426,6 +458,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "dsoftbusd: default socket path too long: use "
                     "--socket\n");
     return 2;
+  }
+  if (cfg.backend == DSBD_BACKEND_NETSTACKD && !cfg.netstackd_socket[0]) {
+    /* Where netstackd.service puts it. */
+    snprintf(cfg.netstackd_socket, sizeof(cfg.netstackd_socket),
+             "/run/netstackd/netstackd.sock");
   }
   dsbd_log_set_level(cfg.log_level);
   return dsbd_run(&cfg);
