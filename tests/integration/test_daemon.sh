@@ -7,15 +7,24 @@
 #   concurrent streams, garbage from local clients, restart keeps identity
 #   and trust, daemon descriptors back to baseline after 1000 streams.
 # Every wait is a polled condition with a deadline; no packet leaves lo.
+#
+# DSB_BACKEND=netstackd runs every step in facade mode: each daemon gets its
+# sockets from its own netstackd (kept running across daemon restarts) and
+# must be sandboxed (test_facade.sh runs it so).
 set -u
 BUILD=${DSB_BUILD_DIR:?DSB_BUILD_DIR not set}
 SRC=${DSB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 DSOFTBUSD=$BUILD/dsoftbusd
 DSB=$BUILD/dsb
 IPC_TOOL="python3 $SRC/tests/integration/ipc_tool.py"
+BACKEND=${DSB_BACKEND:-direct}
+NETSTACKD=$BUILD/netstackd
 for bin in "$DSOFTBUSD" "$DSB"; do
   [ -x "$bin" ] || { echo "SKIP: $bin not built"; exit 77; }
 done
+if [ "$BACKEND" = netstackd ]; then
+  [ -x "$NETSTACKD" ] || { echo "SKIP: $NETSTACKD not built"; exit 77; }
+fi
 command -v python3 >/dev/null || { echo "SKIP: python3 missing"; exit 77; }
 
 T=$(mktemp -d /tmp/dsb-test-daemon.XXXXXX)
@@ -30,7 +39,7 @@ trap cleanup EXIT
 FAILS=0
 step() { echo "== $*"; }
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-die() { echo "FAIL: $*"; for n in a b c d; do [ -f "$T/$n.log" ] && { echo "--- $n.log"; tail -30 "$T/$n.log"; }; done; exit 1; }
+die() { echo "FAIL: $*"; for n in a b c d a.ns b.ns; do [ -f "$T/$n.log" ] && { echo "--- $n.log"; tail -30 "$T/$n.log"; }; done; exit 1; }
 
 # wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
 wait_for() {
@@ -44,16 +53,41 @@ wait_for() {
 BASE=$((20000 + RANDOM % 20000))
 PA=$BASE PC=$((BASE + 1)) PD=$((BASE + 2))
 
+# Facade mode: NAME's netstackd, started once and kept across restarts.
+start_netstackd() {
+  local n=$1 nspid
+  eval "nspid=\${NSPID_$n:-}"
+  [ -n "$nspid" ] && kill -0 "$nspid" 2>/dev/null && return 0
+  rm -f "$T/$n.ns.sock"
+  "$NETSTACKD" --socket "$T/$n.ns.sock" >>"$T/$n.ns.log" 2>&1 &
+  nspid=$!
+  PIDS+=("$nspid")
+  eval "NSPID_$n=$nspid"
+  wait_for 10 test -S "$T/$n.ns.sock" || die "netstackd of $n did not start"
+}
+
 # start NAME DISCPORT [extra args]
 start() {
   local n=$1 port=$2; shift 2
+  local backend_args=()
+  if [ "$BACKEND" = netstackd ]; then
+    start_netstackd "$n"
+    backend_args=(--backend netstackd --netstackd-socket "$T/$n.ns.sock")
+  fi
   "$DSOFTBUSD" --state-dir "$T/$n" --socket "$T/$n.sock" --interface lo \
-    --discovery-port "$port" --name "node-$n" --log-level info "$@" \
-    >>"$T/$n.log" 2>&1 &
+    --discovery-port "$port" --name "node-$n" --log-level info \
+    "${backend_args[@]}" "$@" >>"$T/$n.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   eval "PID_$n=$pid"
   wait_for 20 "$DSB" --socket "$T/$n.sock" id || die "daemon $n did not start"
+  if [ "$BACKEND" = netstackd ]; then
+    # Sandboxed (the daemon checked that socket(AF_INET) gets EPERM) and
+    # the kernel agrees: a seccomp filter and no_new_privs are in force.
+    grep -q "socket(AF_INET) -> EPERM" "$T/$n.log" || die "daemon $n not sandboxed"
+    grep -q "^Seccomp:[[:space:]]*2" "/proc/$pid/status" || die "daemon $n has no seccomp filter"
+    grep -q "^NoNewPrivs:[[:space:]]*1" "/proc/$pid/status" || die "daemon $n lacks no_new_privs"
+  fi
 }
 dsb() { local n=$1; shift; "$DSB" --socket "$T/$n.sock" "$@"; }
 devid() { dsb "$1" --json id | python3 -c 'import json,sys; print(json.load(sys.stdin)["device_id"])'; }
@@ -190,4 +224,4 @@ if [ $FAILS != 0 ]; then
   echo "test_daemon: $FAILS failure(s)"
   exit 1
 fi
-echo "test_daemon: all steps passed"
+echo "test_daemon ($BACKEND backend): all steps passed"
