@@ -18,6 +18,7 @@
 #include "dsb/client.h"
 #include "dsb/err.h"
 #include "dsb/ipc.h"
+#include "client_int.h"
 
 struct dsb_client {
   int fd;
@@ -27,6 +28,8 @@ struct dsb_client {
   uint64_t dropped;
   size_t qhead, qlen;
   dsb_client_event q[DSB_CLIENT_EVENT_QUEUE];
+  const dsb_client_ext *ext_ops; /* client_int.h, e.g. client_rpc.c */
+  void *ext;
   uint8_t rx[DSB_IPC_MAX_MSG + 1];
   uint8_t tx[DSB_IPC_MAX_MSG];
 };
@@ -195,6 +198,10 @@ static void client_queue_event(dsb_client *c, const dsb_ipc_msg *m, int fd) {
  */
 static int client_dispatch(dsb_client *c, size_t len, int fd, uint64_t nonce,
                            dsb_ipc_msg *m) {
+  if (c->ext_ops && len > 0 && c->ext_ops->claims(c->rx[0])) {
+    c->ext_ops->packet(c->ext, c->rx, len, fd);
+    return 0;
+  }
   int rv = dsb_ipc_decode(m, c->rx, len);
   if (rv) {
     client_close_fd(fd);
@@ -334,6 +341,9 @@ void dsb_client_close(dsb_client *c) {
     client_close_fd(c->q[c->qhead].fd);
     c->qhead = (c->qhead + 1) % DSB_CLIENT_EVENT_QUEUE;
     c->qlen--;
+  }
+  if (c->ext_ops) {
+    c->ext_ops->free(c->ext);
   }
   close(c->fd);
   free(c);
@@ -601,4 +611,45 @@ int dsb_client_accept(dsb_client *c, dsb_client_event *ev, int timeout_ms) {
       return 1;
     }
   }
+}
+
+/* ---- extensions (client_int.h) ------------------------------------------ */
+
+void dsb_client_ext_set(dsb_client *c, const dsb_client_ext *ops, void *ext) {
+  c->ext_ops = ops;
+  c->ext = ext;
+}
+
+void *dsb_client_ext_get(const dsb_client *c) {
+  return c->ext;
+}
+
+uint64_t dsb_client_ext_nonce(dsb_client *c) {
+  return ++c->next_nonce;
+}
+
+int dsb_client_ext_send(dsb_client *c, const uint8_t *p, size_t len) {
+  ssize_t s;
+  do {
+    s = send(c->fd, p, len, MSG_NOSIGNAL);
+  } while (s < 0 && errno == EINTR);
+  if (s < 0) {
+    return errno == EPIPE || errno == ECONNRESET ? DSB_ERR_CLOSED : DSB_ERR_IO;
+  }
+  return 0;
+}
+
+int dsb_client_ext_pump(dsb_client *c, int timeout_ms) {
+  int fd;
+  long len = client_recv(c, timeout_ms, &fd);
+  if (len <= 0) {
+    return (int)len;
+  }
+  dsb_ipc_msg m;
+  (void)client_dispatch(c, (size_t)len, fd, 0, &m);
+  return 1;
+}
+
+int64_t dsb_client_ext_now_ms(void) {
+  return client_now_ms();
 }
