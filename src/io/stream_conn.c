@@ -232,6 +232,14 @@ static int sc_pump(dsb_stream_conn *sc) {
       sc->flags |= SC_F_BLOCKED;
       return 0;
     }
+    if (rv == DSB_ERR_CLOSED) {
+      /* The owner is closing the connection: nothing more goes out, and
+       * that is no error of ours. */
+      sc->flags |= SC_F_DEAD;
+      uv_timer_stop(&sc->timer);
+      uv_prepare_stop(&sc->prepare);
+      return 0;
+    }
     if (rv < 0) {
       return sc_fail(sc, rv);
     }

@@ -514,6 +514,26 @@ static void test_delete_from_callback(void **state) {
   pair_del(pr);
 }
 
+/* The owner closing the connection while the mux still has data to send
+ * is no glue error: the glue stops sending, on_closed has the owner's
+ * reason. */
+static void test_owner_close_is_not_an_error(void **state) {
+  pair *pr = pair_new(NULL, NULL);
+  uint32_t a;
+
+  (void)state;
+  a = open_stream(&pr->cli, "a", 64u << 20, 65536);
+  run_until(pr, &pr->cli.accepted[a]);
+  /* A pending OPEN: the glue will try to send once more. */
+  (void)open_stream(&pr->cli, "b", 0, 1);
+  assert_true(dsb_mux_want_send(dsb_stream_conn_mux(pr->cli.sc)));
+  dsb_tcp_conn_close(pr->cli.conn, 0);
+  run_until(pr, &pr->cli.closed);
+  assert_int_equal(pr->cli.close_reason, DSB_ERR_CLOSED);
+  assert_int_equal(pr->cli.glue_error, 0);
+  pair_del(pr);
+}
+
 static void test_reject_null_arguments(void **state) {
   pair *pr = pair_new(NULL, NULL);
   dsb_stream_conn_config cfg;
@@ -646,6 +666,7 @@ int main(void) {
       cmocka_unit_test(test_reject_unknown_stream_closes_connection),
       cmocka_unit_test(test_reject_frame_oversize_closes_connection),
       cmocka_unit_test(test_delete_from_callback),
+      cmocka_unit_test(test_owner_close_is_not_an_error),
       cmocka_unit_test(test_reject_null_arguments),
       cmocka_unit_test(test_reject_bad_settings),
       cmocka_unit_test(test_failing_allocator),
