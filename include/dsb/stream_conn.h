@@ -36,7 +36,8 @@
  * timeout, NOMEM, callback failure) or a fatal transport error tears the
  * connection down with that code: dsb_tcp_conn_close(conn, code), whose
  * on_closed then reports it as the reason. dsb_stream_conn_error() tells
- * the code afterwards.
+ * the code afterwards. When the owner closes the connection itself
+ * (dsb_tcp_conn_close), the glue just stops sending; that is no error.
  *
  * Thread safety: not thread-safe; use from the loop's thread.
  *
