@@ -16,6 +16,7 @@
 #include "dsb/keystore.h"
 #include "dsb/statefile.h"
 #include "backend.h"
+#include "proxy.h"
 #include "daemon_int.h"
 
 /* ---- logging ------------------------------------------------------------ */
@@ -134,6 +135,7 @@ long dsbd_status_list(dsbd *d, uint8_t *dst, size_t dstlen, uint16_t start,
     daemon_add_counter(&lc, "connections_refused", ts.refused);
   }
   dsbd_peers_add_counters(d->peers, daemon_add_counter, &lc);
+  dsbd_proxy_add_counters(d->proxy, daemon_add_counter, &lc);
   for (size_t i = 0; i < d->ncounters; ++i) {
     daemon_add_counter(&lc, d->counters[i].label, d->counters[i].value);
   }
@@ -237,6 +239,8 @@ static void daemon_stop(dsbd *d, const char *why) {
   }
   dsbd_api_del(d->api);
   d->api = NULL;
+  dsbd_proxy_close(d->proxy);
+  d->proxy = NULL;
   dsbd_backend_close(d);
   uv_close((uv_handle_t *)&d->sigint, daemon_close_cb);
   uv_close((uv_handle_t *)&d->sigterm, daemon_close_cb);
@@ -287,7 +291,13 @@ int dsbd_run(const dsbd_config *cfg) {
     free(d);
     return 1;
   }
-  int rv = daemon_load_identity(d);
+  /* The policy first: an invalid policy file must stop the daemon before
+   * it does anything. */
+  int rv = dsbd_proxy_new(&d->proxy, d);
+  if (rv) {
+    goto fail_identity;
+  }
+  rv = daemon_load_identity(d);
   if (rv) {
     goto fail_identity;
   }
@@ -360,6 +370,8 @@ fail_trust:
 fail_identity:
   status = 1;
 done:
+  dsbd_proxy_close(d->proxy);
+  d->proxy = NULL;
   dsbd_backend_close(d);
   /* Let libuv run the close callbacks of everything torn down. */
   uv_run(&d->loop, UV_RUN_DEFAULT);

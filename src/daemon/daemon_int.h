@@ -30,6 +30,7 @@ struct dsbd {
   void *trust;   /* trust.c */
   void *disc;    /* discovery.c */
   void *backend; /* backend.c: netstackd mode only */
+  struct dsbd_proxy *proxy; /* proxy.c */
   uv_signal_t sigint, sigterm, sigpipe;
   uv_timer_t tick;
   int stopping;

@@ -31,6 +31,15 @@
 #define DSBD_MAX_PEER_ADDRS 16
 #define DSBD_PATH_MAX 4096
 
+/* Remote calls (proxy.c): the policy file and limits; 0 / "" = default. */
+typedef struct dsbd_proxy_config {
+  char policy[DSBD_PATH_MAX];
+  uint32_t max_request;
+  uint32_t max_reply;
+  uint32_t max_calls_per_peer;
+  uint32_t call_timeout_ms;
+} dsbd_proxy_config;
+
 typedef struct dsbd_config {
   char state_dir[DSBD_PATH_MAX];
   char socket_path[108]; /* sun_path */
@@ -45,6 +54,7 @@ typedef struct dsbd_config {
   int allow_unknown;
   int backend;                /* DSBD_BACKEND_* (backend.h) */
   char netstackd_socket[108]; /* sun_path; netstackd mode only */
+  dsbd_proxy_config proxy;
 } dsbd_config;
 
 #define DSBD_BACKEND_DIRECT 0

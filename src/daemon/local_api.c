@@ -23,7 +23,9 @@
 
 #include "dsb/err.h"
 #include "dsb/ipc.h"
+#include "dsb/ipc_rpc.h"
 #include "daemon_int.h"
+#include "proxy.h"
 
 #define API_MAX_CLIENTS 64
 #define API_MAX_SERVICES_PER_CLIENT 16
@@ -203,6 +205,10 @@ int dsbd_client_send(dsbd_client *c, const dsb_ipc_msg *msg, int fd) {
   return api_send(c, tx, (size_t)n, fd);
 }
 
+int dsbd_client_send_raw(dsbd_client *c, const uint8_t *p, size_t len) {
+  return api_send(c, p, len, -1);
+}
+
 int dsbd_client_send_status(dsbd_client *c, uint8_t op, uint64_t nonce,
                             int status) {
   uint8_t buf[32];
@@ -253,6 +259,7 @@ static void api_client_close(dsbd_client *c, const char *why) {
   }
   c->nstreams = 0;
   dsbd_peers_client_gone(api->d->peers, c);
+  dsbd_proxy_client_gone(api->d->proxy, c);
   int had_services = c->nservices > 0;
   c->nservices = 0;
   if (had_services && !dsbd_stopping(api->d)) {
@@ -530,6 +537,11 @@ static void api_on_client_io(uv_poll_t *h, int status, int events) {
       dsbd_count(c->api->d, dsb_strerror((int)n), 1);
       api_client_close(c, "oversize request");
       return;
+    }
+    if (dsb_ipc_rpc_op_is_ours(c->api->rx[0])) {
+      /* Remote-call ops have their own codec (dsb/ipc_rpc.h). */
+      dsbd_proxy_ipc(c->api->d->proxy, c, c->api->rx, (size_t)n);
+      continue;
     }
     dsb_ipc_msg req;
     int rv = dsb_ipc_decode(&req, c->api->rx, (size_t)n);

@@ -17,6 +17,7 @@
 
 #include "dsb/err.h"
 #include "backend.h"
+#include "proxy.h"
 #include "dsbd.h"
 
 #define MAIN_CONFIG_MAX (64 * 1024)
@@ -213,7 +214,7 @@ static int main_load_config(const char *file, dsbd_config *cfg) {
     fprintf(stderr, "dsoftbusd: config %s: not a valid JSON object\n", file);
     return -1;
   }
-  int rv = 0;
+  int rv = 0, prv;
   json_object_object_foreach(root, key, val) {
     const char *s = NULL;
     if (strcmp(key, "state_dir") == 0) {
@@ -265,6 +266,9 @@ static int main_load_config(const char *file, dsbd_config *cfg) {
                               sizeof(cfg->netstackd_socket), s)) {
         rv = main_cfg_fail(file, key, "expected a path of 1..107 bytes");
       }
+    } else if ((prv = dsbd_proxy_config_key(&cfg->proxy, file, key, val)) !=
+               1) {
+      rv = prv; /* "policy", "proxy": proxy.c */
     } else if (strcmp(key, "allow_unknown") == 0) {
       if (!json_object_is_type(val, json_type_boolean)) {
         rv = main_cfg_fail(file, key, "expected true or false");
@@ -301,7 +305,9 @@ static void main_usage(FILE *out) {
           "  --backend MODE      direct (default) or netstackd: sockets from\n"
           "                      netstackd, this daemon sandboxed\n"
           "  --netstackd-socket PATH  netstackd's socket (default "
-          "/run/netstackd/netstackd.sock)\n");
+          "/run/netstackd/netstackd.sock)\n"
+          "  --policy FILE       remote-call policy (JSON; SIGHUP reloads "
+          "it)\n");
 }
 
 enum {
@@ -317,6 +323,7 @@ enum {
   OPT_ALLOW_UNKNOWN,
   OPT_BACKEND,
   OPT_NETSTACKD_SOCKET,
+  OPT_POLICY,
   OPT_HELP
 };
 
@@ -333,6 +340,7 @@ static const struct option main_options[] = {
     {"allow-unknown", no_argument, NULL, OPT_ALLOW_UNKNOWN},
     {"backend", required_argument, NULL, OPT_BACKEND},
     {"netstackd-socket", required_argument, NULL, OPT_NETSTACKD_SOCKET},
+    {"policy", required_argument, NULL, OPT_POLICY},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -435,6 +443,11 @@ int main(int argc, char **argv) {
                        optarg)) {
         return main_opt_fail("netstackd-socket", optarg,
                              "expected a path of 1..107 bytes");
+      }
+      break;
+    case OPT_POLICY:
+      if (main_set_str(cfg.proxy.policy, sizeof(cfg.proxy.policy), optarg)) {
+        return main_opt_fail("policy", optarg, "expected a path");
       }
       break;
     case 'h':

@@ -24,6 +24,7 @@
 #include "dsb/mux.h"
 #include "dsb/tcp.h"
 #include "daemon_int.h"
+#include "proxy.h"
 
 #define PEERS_MAX_DEVICES 256
 #define PEERS_MAX_PENDING_PER_DEVICE 64
@@ -252,24 +253,11 @@ static void peers_run_queue(dsbd_peer *p) {
   }
 }
 
-int dsbd_peers_open(dsbd_peers *pp, dsbd_client *c, uint64_t nonce,
-                    const dsb_device_id *id, const char *service,
-                    uint8_t priority) {
+/* Start a session with device |v| unless one exists (or is starting). */
+static int peers_connect_dev(dsbd_peers *pp, peer_dev *v) {
   dsbd *d = pp->d;
-  if (dsb_device_id_eq(id, &dsbd_identity(d)->id)) {
-    return DSB_ERR_INVALID_ARGUMENT;
-  }
-  int rv = dsbd_trust_check(d, id);
-  if (rv) {
-    return rv;
-  }
-  peer_dev *v = peers_dev_get(pp, id);
-  if (!v) {
-    return DSB_ERR_LIMIT;
-  }
-  if (v->nqueued >= PEERS_MAX_PENDING_PER_DEVICE) {
-    return DSB_ERR_LIMIT;
-  }
+  const dsb_device_id *id = &v->id;
+  int rv;
   if (!v->active) {
     struct sockaddr_storage addr;
     uint8_t static_pk[32];
@@ -300,6 +288,61 @@ int dsbd_peers_open(dsbd_peers *pp, dsbd_client *c, uint64_t nonce,
     pp->conns = p;
     v->active = p;
     dsbd_log(d, DSB_LOG_INFO, "connecting to %s", v->text);
+  }
+  return 0;
+}
+
+int dsbd_peers_connect(dsbd_peers *pp, const dsb_device_id *id,
+                       dsbd_peer **ppeer) {
+  dsbd *d = pp->d;
+  if (dsb_device_id_eq(id, &dsbd_identity(d)->id)) {
+    return DSB_ERR_INVALID_ARGUMENT;
+  }
+  int rv = dsbd_trust_check(d, id);
+  if (rv) {
+    return rv;
+  }
+  peer_dev *v = peers_dev_get(pp, id);
+  if (!v) {
+    return DSB_ERR_LIMIT;
+  }
+  rv = peers_connect_dev(pp, v);
+  if (rv) {
+    return rv;
+  }
+  *ppeer = v->active;
+  return 0;
+}
+
+const dsb_device_id *dsbd_peer_device(const dsbd_peer *p) {
+  return p->dev ? &p->dev->id : NULL;
+}
+
+dsb_mux *dsbd_peer_mux(const dsbd_peer *p) {
+  return p->established && !p->closing ? p->mux : NULL;
+}
+
+int dsbd_peers_open(dsbd_peers *pp, dsbd_client *c, uint64_t nonce,
+                    const dsb_device_id *id, const char *service,
+                    uint8_t priority) {
+  dsbd *d = pp->d;
+  if (dsb_device_id_eq(id, &dsbd_identity(d)->id)) {
+    return DSB_ERR_INVALID_ARGUMENT;
+  }
+  int rv = dsbd_trust_check(d, id);
+  if (rv) {
+    return rv;
+  }
+  peer_dev *v = peers_dev_get(pp, id);
+  if (!v) {
+    return DSB_ERR_LIMIT;
+  }
+  if (v->nqueued >= PEERS_MAX_PENDING_PER_DEVICE) {
+    return DSB_ERR_LIMIT;
+  }
+  rv = peers_connect_dev(pp, v);
+  if (rv) {
+    return rv;
   }
   peer_req *r = calloc(1, sizeof(*r));
   if (!r) {
@@ -354,6 +397,11 @@ static int peers_on_stream_open(dsb_mux *mux, uint32_t id, const char *name,
                                 void *user_data) {
   dsbd_peer *p = user_data;
   dsbd *d = p->pp->d;
+  /* Remote calls: before the '/' split, which would also match "dsb.rpc". */
+  if (namelen == strlen(DSB_RPC_STREAM_NAME) &&
+      memcmp(name, DSB_RPC_STREAM_NAME, namelen) == 0) {
+    return dsbd_proxy_on_stream_open(d->proxy, p, mux, id, mode);
+  }
   const char *slash = memchr(name, '/', namelen);
   size_t svclen = slash ? (size_t)(slash - name) : namelen;
   dsbd_client *owner = dsbd_api_service_owner(d->api, name, svclen);
@@ -391,6 +439,10 @@ static int peers_on_stream_accepted(dsb_mux *mux, uint32_t id,
                                     void *user_data) {
   dsbd_peer *p = user_data;
   peer_req *r = dsb_mux_stream_user_data(mux, id);
+  if (r && r->kind == DSBD_UD_RPC) {
+    dsbd_proxy_on_writable(p->pp->d->proxy, r);
+    return 0;
+  }
   if (!r || r->kind != DSBD_UD_OPEN) {
     return 0;
   }
@@ -420,8 +472,11 @@ static int peers_on_stream_accepted(dsb_mux *mux, uint32_t id,
 
 static int peers_on_message(dsb_mux *mux, uint32_t id, const uint8_t *data,
                             size_t len, void *user_data) {
-  (void)user_data;
+  dsbd_peer *p = user_data;
   int *ud = dsb_mux_stream_user_data(mux, id);
+  if (ud && *ud == DSBD_UD_RPC) {
+    return dsbd_proxy_on_message(p->pp->d->proxy, ud, data, len);
+  }
   if (!ud || *ud != DSBD_UD_STREAM) {
     return 0;
   }
@@ -464,6 +519,9 @@ static int peers_on_stream_reset(dsb_mux *mux, uint32_t id, uint32_t code,
   dsbd_peer *p = user_data;
   dsbd_log(p->pp->d, DSB_LOG_DEBUG, "stream %u reset by the peer (code %u)", id,
            code);
+  if (dsbd_proxy_on_stream_reset(p->pp->d->proxy, p, id)) {
+    return 0;
+  }
   for (peer_req *r = p->pp->reqs; r; r = r->next) {
     if (r->on == p && r->sid == id) {
       peers_req_fail(p->pp, r, peers_rst_error(code));
@@ -479,8 +537,12 @@ static int peers_on_stream_reset(dsb_mux *mux, uint32_t id, uint32_t code,
 
 static int peers_on_stream_writable(dsb_mux *mux, uint32_t id,
                                     void *user_data) {
-  (void)user_data;
+  dsbd_peer *p = user_data;
   int *ud = dsb_mux_stream_user_data(mux, id);
+  if (ud && *ud == DSBD_UD_RPC) {
+    dsbd_proxy_on_writable(p->pp->d->proxy, ud);
+    return 0;
+  }
   if (ud && *ud == DSBD_UD_STREAM) {
     dsbd_stream_on_writable((dsbd_stream *)ud);
   }
@@ -561,6 +623,7 @@ static int peers_on_established(dsb_tcp_conn *conn, const dsb_device_id *id,
   dsbd_log(d, DSB_LOG_INFO, "session with %s established (%s)", v->text,
            p->role == DSB_SESSION_INITIATOR ? "outbound" : "inbound");
   peers_run_queue(p);
+  dsbd_proxy_session_up(d->proxy, p);
   dsbd_peer_flush(p);
   return 0;
 }
@@ -652,6 +715,7 @@ static void peers_on_closed(dsb_tcp_conn *conn, int reason, void *user_data) {
     }
     peers_dev_fail_queue(pp, v, qerr);
   }
+  dsbd_proxy_session_gone(d->proxy, p); /* calls on it: "unavailable" */
   if (p->mux) {
     peers_reset_streams(p, err);
     peers_account(pp, p->mux);
