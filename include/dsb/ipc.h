@@ -54,6 +54,7 @@ typedef enum dsb_ipc_op {
   DSB_IPC_OP_PUBLISH = 0x07,
   DSB_IPC_OP_WITHDRAW = 0x08,
   DSB_IPC_OP_OPEN = 0x09,
+  /* 0x20..0x25 and event 0x60 are the remote-call ops (dsb/ipc_rpc.h). */
   /* events (daemon -> client) */
   DSB_IPC_EV_PEER_UP = 0x40,
   DSB_IPC_EV_PEER_DOWN = 0x41,
