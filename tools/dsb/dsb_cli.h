@@ -12,4 +12,12 @@ int cmd_cat(dsb_client *c, const char *device, const char *service);
 int cmd_listen(dsb_client *c, const char *service);
 int cmd_serve(dsb_client *c, const char *service, char **cmd);
 
+/* call.c: remote calls */
+int cmd_call(dsb_client *c, const char *device, const char *service,
+             const char *method, const char *arg);
+int cmd_services(dsb_client *c, const char *device, int json);
+int cmd_bundles(dsb_client *c, const char *device, int json);
+int cmd_policy_check(dsb_client *c, const char *device, const char *service,
+                     const char *method, int json);
+
 #endif /* DSB_CLI_H */

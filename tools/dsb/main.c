@@ -80,6 +80,16 @@ static void cli_usage(FILE *out) {
           "to stdout\n"
           "  serve SERVICE -- CMD [ARGS]  publish; run CMD per stream "
           "(inetd style)\n"
+          "  call DEVICE SERVICE METHOD [PAYLOAD | -]  remote call; reply "
+          "to stdout\n"
+          "                             (exit 0 ok, 10+status refused, 1 "
+          "error)\n"
+          "  services DEVICE            the services a device offers "
+          "(samgr)\n"
+          "  bundles DEVICE             the applications registered on a "
+          "device\n"
+          "  policy check DEVICE SERVICE METHOD  which local policy rule "
+          "decides\n"
           "The socket is --socket, else $DSB_SOCKET, else the daemon's "
           "default.\n");
 }
@@ -276,6 +286,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *cmd = argv[i++];
+  if (strcmp(cmd, "help") == 0) {
+    cli_usage(stdout);
+    return 0;
+  }
   /* Collect the command's arguments, taking --json out (not after --). */
   char **args = calloc((size_t)argc + 1, sizeof(char *));
   if (!args) {
@@ -324,6 +338,16 @@ int main(int argc, char **argv) {
     status = cmd_cat(c, args[0], args[1]);
   } else if (strcmp(cmd, "listen") == 0 && nargs == 1) {
     status = cmd_listen(c, args[0]);
+  } else if (strcmp(cmd, "call") == 0 && (nargs == 3 || nargs == 4)) {
+    status =
+        cmd_call(c, args[0], args[1], args[2], nargs == 4 ? args[3] : NULL);
+  } else if (strcmp(cmd, "services") == 0 && nargs == 1) {
+    status = cmd_services(c, args[0], json);
+  } else if (strcmp(cmd, "bundles") == 0 && nargs == 1) {
+    status = cmd_bundles(c, args[0], json);
+  } else if (strcmp(cmd, "policy") == 0 && nargs == 4 &&
+             strcmp(args[0], "check") == 0) {
+    status = cmd_policy_check(c, args[1], args[2], args[3], json);
   } else if (strcmp(cmd, "serve") == 0 && nargs >= 3 &&
              strcmp(args[1], "--") == 0) {
     status = cmd_serve(c, args[0], args + 2);
