@@ -26,7 +26,7 @@ extern "C" {
 /* -1 .. -99: generic */
 #define DSB_ERR_MAP_GENERIC(XX)                                                \
   XX(INVALID_ARGUMENT, -1, 0, "invalid_argument", "invalid argument")          \
-  XX(NOMEM, -2, DSB_ERRF_FATAL, "nomem", "out of memory")                       \
+  XX(NOMEM, -2, DSB_ERRF_FATAL, "nomem", "out of memory")                      \
   XX(NOBUF, -3, 0, "nobuf", "output buffer too small")                         \
   XX(WOULD_BLOCK, -4, 0, "would_block",                                        \
      "would block: retry when the peer grants credit or the queue drains")     \
@@ -51,8 +51,7 @@ extern "C" {
 
 /* -100 .. -199: crypto layer */
 #define DSB_ERR_MAP_CRYPTO(XX)                                                 \
-  XX(CRYPTO, -100, DSB_ERRF_FATAL, "crypto.failure",                           \
-     "crypto library failure")                                                 \
+  XX(CRYPTO, -100, DSB_ERRF_FATAL, "crypto.failure", "crypto library failure") \
   XX(CRYPTO_AUTH, -101, DSB_ERRF_FATAL, "crypto.reject.auth_tag",              \
      "authentication tag mismatch")                                            \
   XX(CRYPTO_DH_ZERO, -102, DSB_ERRF_FATAL, "crypto.reject.dh_all_zero",        \
@@ -70,8 +69,8 @@ extern "C" {
      "handshake call out of turn")                                             \
   XX(NOISE_MISSING_KEY, -202, 0, "noise.missing_key",                          \
      "a key the handshake pattern needs was not set")                          \
-  XX(NOISE_MSG_TOO_LONG, -203, DSB_ERRF_FATAL, "noise.reject.message_too_long",\
-     "Noise message longer than 65535 bytes")                                  \
+  XX(NOISE_MSG_TOO_LONG, -203, DSB_ERRF_FATAL,                                 \
+     "noise.reject.message_too_long", "Noise message longer than 65535 bytes") \
   XX(NOISE_NONCE_EXHAUSTED, -204, DSB_ERRF_FATAL,                              \
      "noise.reject.nonce_exhausted", "cipher state nonce exhausted")           \
   XX(NOISE_SHORT_MESSAGE, -205, DSB_ERRF_FATAL, "noise.reject.short_message",  \
@@ -85,9 +84,10 @@ extern "C" {
 
 /* -300 .. -399: identity, trust store, key files */
 #define DSB_ERR_MAP_IDENTITY(XX)                                               \
-  XX(IDENTITY_MISMATCH, -300, DSB_ERRF_FATAL, "session.reject.identity_mismatch",\
-     "identity mismatch")                                                      \
-  XX(IDENTITY_BAD_CERT, -301, DSB_ERRF_FATAL, "identity.reject.bad_certificate",\
+  XX(IDENTITY_MISMATCH, -300, DSB_ERRF_FATAL,                                  \
+     "session.reject.identity_mismatch", "identity mismatch")                  \
+  XX(IDENTITY_BAD_CERT, -301, DSB_ERRF_FATAL,                                  \
+     "identity.reject.bad_certificate",                                        \
      "static-key certificate does not verify")                                 \
   XX(IDENTITY_FILE_MODE, -302, 0, "identity.file_mode",                        \
      "key file has unsafe permissions (must be 0600)")                         \
@@ -114,8 +114,8 @@ extern "C" {
      "session.reject.half_open_limit", "too many half-open handshakes")        \
   XX(SESSION_BAD_HANDSHAKE, -403, DSB_ERRF_FATAL,                              \
      "session.reject.bad_handshake", "handshake message rejected")             \
-  XX(SESSION_BAD_PAYLOAD, -404, DSB_ERRF_FATAL,                                \
-     "session.reject.bad_payload", "handshake payload malformed")              \
+  XX(SESSION_BAD_PAYLOAD, -404, DSB_ERRF_FATAL, "session.reject.bad_payload",  \
+     "handshake payload malformed")                                            \
   XX(SESSION_NOT_ESTABLISHED, -405, 0, "session.not_established",              \
      "session is not established")                                             \
   XX(SESSION_CLOSED, -406, DSB_ERRF_FATAL, "session.closed",                   \
@@ -123,7 +123,8 @@ extern "C" {
   XX(SESSION_RECORD_TRUNCATED, -407, DSB_ERRF_FATAL,                           \
      "session.reject.record_truncated", "record truncated")                    \
   XX(SESSION_RATE_LIMITED, -408, DSB_ERRF_FATAL,                               \
-     "session.reject.rate_limited", "handshake rate limit exceeded for source")\
+     "session.reject.rate_limited",                                            \
+     "handshake rate limit exceeded for source")                               \
   XX(SESSION_RECORD_UNDERSIZE, -409, DSB_ERRF_FATAL,                           \
      "session.reject.record_undersize", "record shorter than its tag")         \
   XX(SESSION_VERSION, -410, DSB_ERRF_FATAL, "session.reject.unknown_version",  \
@@ -195,7 +196,8 @@ extern "C" {
 /* -700 .. -799: local IPC (daemon <-> apps, daemon <-> netstackd) */
 #define DSB_ERR_MAP_IPC(XX)                                                    \
   XX(IPC_MALFORMED, -700, 0, "ipc.reject.malformed", "malformed IPC message")  \
-  XX(IPC_UNKNOWN_OP, -701, 0, "ipc.reject.unknown_op", "unknown IPC operation")\
+  XX(IPC_UNKNOWN_OP, -701, 0, "ipc.reject.unknown_op",                         \
+     "unknown IPC operation")                                                  \
   XX(IPC_STALE_NONCE, -702, 0, "ipc.reject.stale_nonce",                       \
      "reply nonce matches no pending request")                                 \
   XX(IPC_PEER_CRED, -703, 0, "ipc.reject.peer_credentials",                    \
@@ -206,8 +208,7 @@ extern "C" {
      "IPC message over the size limit")                                        \
   XX(IPC_VERSION, -706, 0, "ipc.reject.unsupported_version",                   \
      "unsupported local API version")                                          \
-  XX(IPC_TRUNCATED, -707, 0, "ipc.reject.truncated",                           \
-     "IPC message truncated")                                                  \
+  XX(IPC_TRUNCATED, -707, 0, "ipc.reject.truncated", "IPC message truncated")  \
   XX(IPC_TRAILING, -708, 0, "ipc.reject.trailing_bytes",                       \
      "trailing bytes after the IPC payload")                                   \
   XX(IPC_BAD_STRING, -709, 0, "ipc.reject.bad_string",                         \
@@ -218,8 +219,7 @@ extern "C" {
      "too many entries in an IPC list")                                        \
   XX(IPC_NO_SERVICE, -712, 0, "ipc.no_such_service",                           \
      "no such service on the device")                                          \
-  XX(IPC_NO_PEER, -713, 0, "ipc.no_such_device",                               \
-     "device not discovered")                                                  \
+  XX(IPC_NO_PEER, -713, 0, "ipc.no_such_device", "device not discovered")      \
   XX(IPC_CLIENT_LIMIT, -714, 0, "ipc.reject.too_many_clients",                 \
      "too many local clients")                                                 \
   XX(IPC_UNREACHABLE, -715, 0, "ipc.device_unreachable",                       \
@@ -234,12 +234,10 @@ extern "C" {
      "request or reply over the size limit")                                   \
   XX(PROXY_TOO_MANY_CALLS, -803, 0, "proxy.reject.too_many_calls",             \
      "too many calls in flight")                                               \
-  XX(PROXY_UNAVAILABLE, -804, 0, "proxy.unavailable",                          \
-     "service unavailable")                                                    \
+  XX(PROXY_UNAVAILABLE, -804, 0, "proxy.unavailable", "service unavailable")   \
   XX(PROXY_MALFORMED, -805, 0, "proxy.reject.malformed",                       \
      "malformed call frame")                                                   \
-  XX(PROXY_TIMEOUT, -806, 0, "proxy.timeout",                                  \
-     "remote call timed out")                                                  \
+  XX(PROXY_TIMEOUT, -806, 0, "proxy.timeout", "remote call timed out")         \
   XX(PROXY_STALE_REPLY, -807, 0, "proxy.reject.stale_reply",                   \
      "reply nonce matches no pending call")                                    \
   XX(PROXY_LATE_REPLY, -808, 0, "proxy.reject.late_reply",                     \
@@ -253,7 +251,8 @@ extern "C" {
   XX(PROXY_POLICY_INVALID, -812, 0, "proxy.policy_invalid",                    \
      "invalid policy file")
 
-/* -900 .. -999: netstackd sockets facade (docs/PROTOCOL.md "netstackd protocol") */
+/* -900 .. -999: netstackd sockets facade (docs/PROTOCOL.md "netstackd
+ * protocol") */
 #define DSB_ERR_MAP_NETSTACK(XX)                                               \
   XX(NETSTACK_VERSION, -900, 0, "netstack.reject.unsupported_version",         \
      "unsupported netstackd protocol version")                                 \
@@ -267,7 +266,8 @@ extern "C" {
      "interface not allowed by the netstackd config")                          \
   XX(NETSTACK_DEST, -905, 0, "netstack.reject.destination_not_allowed",        \
      "destination network not allowed by the netstackd config")                \
-  XX(NETSTACK_LOCAL_ADDR, -906, 0, "netstack.reject.local_address_not_allowed",\
+  XX(NETSTACK_LOCAL_ADDR, -906, 0,                                             \
+     "netstack.reject.local_address_not_allowed",                              \
      "local address not allowed by the netstackd config")                      \
   XX(NETSTACK_UNKNOWN_HANDLE, -907, 0, "netstack.reject.unknown_handle",       \
      "no pending operation with that nonce")                                   \

@@ -85,9 +85,9 @@ DSB_MUST_CHECK int dsb_identity_generate(dsb_identity *ident,
 
 /* Rebuild an identity from its two secret keys (derives the rest).
  * Errors: DSB_ERR_CRYPTO */
-DSB_MUST_CHECK int dsb_identity_from_secrets(dsb_identity *ident,
-                                             const uint8_t ed_seed[static 32],
-                                             const uint8_t static_sk[static 32]);
+DSB_MUST_CHECK int
+dsb_identity_from_secrets(dsb_identity *ident, const uint8_t ed_seed[static 32],
+                          const uint8_t static_sk[static 32]);
 
 void dsb_identity_wipe(dsb_identity *ident);
 

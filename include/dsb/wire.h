@@ -56,21 +56,18 @@ static inline const uint8_t *dsb_wire_get_u8(const uint8_t *p, uint8_t *v) {
   return p + 1;
 }
 
-static inline const uint8_t *dsb_wire_get_u16be(const uint8_t *p,
-                                                uint16_t *v) {
+static inline const uint8_t *dsb_wire_get_u16be(const uint8_t *p, uint16_t *v) {
   *v = (uint16_t)(((uint16_t)p[0] << 8) | p[1]);
   return p + 2;
 }
 
-static inline const uint8_t *dsb_wire_get_u32be(const uint8_t *p,
-                                                uint32_t *v) {
-  *v = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-       ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+static inline const uint8_t *dsb_wire_get_u32be(const uint8_t *p, uint32_t *v) {
+  *v = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
+       (uint32_t)p[3];
   return p + 4;
 }
 
-static inline const uint8_t *dsb_wire_get_u64be(const uint8_t *p,
-                                                uint64_t *v) {
+static inline const uint8_t *dsb_wire_get_u64be(const uint8_t *p, uint64_t *v) {
   uint32_t hi, lo;
   p = dsb_wire_get_u32be(p, &hi);
   p = dsb_wire_get_u32be(p, &lo);
@@ -78,8 +75,7 @@ static inline const uint8_t *dsb_wire_get_u64be(const uint8_t *p,
   return p;
 }
 
-static inline const uint8_t *dsb_wire_get_u64le(const uint8_t *p,
-                                                uint64_t *v) {
+static inline const uint8_t *dsb_wire_get_u64le(const uint8_t *p, uint64_t *v) {
   uint64_t r = 0;
   for (int i = 7; i >= 0; --i) {
     r = (r << 8) | p[i];

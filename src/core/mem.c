@@ -26,7 +26,9 @@ static void *mem_libc_realloc(void *ptr, size_t size, void *ctx) {
 static const dsb_mem mem_libc = {mem_libc_malloc, mem_libc_free,
                                  mem_libc_calloc, mem_libc_realloc, NULL};
 
-const dsb_mem *dsb_mem_default(void) { return &mem_libc; }
+const dsb_mem *dsb_mem_default(void) {
+  return &mem_libc;
+}
 
 void *dsb_mem_malloc(const dsb_mem *mem, size_t size) {
   mem = mem ? mem : &mem_libc;
