@@ -125,6 +125,10 @@ dsb a trust add "$B" || die "trust"
 wait_for 20 sees a "$B" || die "A does not discover B"
 wait_for 20 sees b "$A" || die "B does not discover A"
 
+step "local refusals answer at once: unknown device, bad names"
+expect_call a 1 "" 0123456789abcdef0123456789abcdef echo echo x
+grep -q "not trusted" "$T/err" || fail "no clear error for an untrusted device: $(cat "$T/err")"
+expect_call a 1 "" "$B" "bad/name" echo x
 step "untrusted caller: B's rules name 'trusted', A is unknown to B"
 expect_call a 11 "" "$B" echo echo hi
 grep -q "proxy.reject.denied peer=$A service=echo method=echo" "$T/b.log" || fail "no denial log line on B"
