@@ -121,6 +121,20 @@ out=$(echo hi | A cat "$IDB" nosuch 2>&1) && die "unpublished service was opened
 echo "A$ echo hi | dsb cat $IDB nosuch"
 echo "$out"
 
+say "Remote calls: A asks B's service manager what B offers"
+runA services "$IDB" || die "remote samgr list"
+runA call "$IDB" samgr resolve echo || die "remote samgr resolve"
+echo
+runA call "$IDB" echo echo "hello over dsb.rpc" || die "remote echo"
+echo
+
+say "B's default policy denies everything else: a denied call and its reason"
+echo "A$ dsb call $IDB bundles list"
+out=$(A call "$IDB" bundles list 2>&1) && die "a call the policy denies was allowed"
+echo "$out   (exit $?)"
+runB policy check "$(A --json id | sed -n 's/.*"device_id": *"\([0-9a-f]*\)".*/\1/p')" bundles list
+grep "proxy.reject.denied" "$T/b.log" | tail -1
+
 say "Status of node A"
 runA status || die "dsb status"
 
