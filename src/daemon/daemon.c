@@ -171,21 +171,10 @@ static int daemon_peer_check(void *ctx, const dsb_device_id *peer) {
   return dsbd_trust_check(ctx, peer);
 }
 
-static void daemon_on_reject(dsb_tcp *tcp, const struct sockaddr *addr,
-                             int reason, void *user_data) {
-  (void)tcp;
-  (void)addr;
-  dsbd *d = user_data;
-  dsbd_count(d, dsb_strerror(reason), 1);
-  dsbd_log(d, DSB_LOG_INFO, "inbound session refused: %s",
-           dsb_strerror(reason));
-}
-
 static int daemon_start_tcp(dsbd *d) {
   dsb_tcp_callbacks cb;
   memset(&cb, 0, sizeof(cb));
-  dsbd_peers_tcp_callbacks(&cb);
-  cb.on_reject = daemon_on_reject;
+  dsbd_peers_tcp_callbacks(&cb); /* includes on_reject */
   dsb_tcp_config tc;
   memset(&tc, 0, sizeof(tc));
   tc.loop = &d->loop;

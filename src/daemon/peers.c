@@ -50,7 +50,13 @@ typedef struct peer_req {
   dsbd_peer *on; /* the session the OPEN was sent on */
   uint32_t sid;  /* its mux stream id */
   dsb_tstamp deadline;
+  int moves; /* times moved to another session after a duplicate close */
 } peer_req;
+
+/* How often one OPEN may follow the session that survives a simultaneous
+ * connect before it fails: each move needs a new race, so this only stops a
+ * pathological loop. */
+#define PEERS_MAX_REQ_MOVES 3
 
 /* One session (connection) with a peer device. */
 struct dsbd_peer {
@@ -163,6 +169,21 @@ static void peers_dev_fail_queue(dsbd_peers *pp, peer_dev *v, int err) {
     v->nqueued--;
     peers_req_fail(pp, r, err);
   }
+}
+
+/* ---- simultaneous connects ---------------------------------------------- */
+
+/* Both daemons keep the connection whose initiator has the lower id. */
+static int peers_preferred_initiator(const dsb_device_id *init,
+                                     const dsb_device_id *other) {
+  return memcmp(init->b, other->b, DSB_DEVICE_ID_LEN) < 0;
+}
+
+static int peers_preferred(const dsbd_peer *p, const dsb_device_id *self,
+                           const dsb_device_id *peer) {
+  return p->role == DSB_SESSION_INITIATOR
+             ? peers_preferred_initiator(self, peer)
+             : peers_preferred_initiator(peer, self);
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -560,13 +581,7 @@ static const dsb_mux_callbacks peers_mux_cb = {
 
 /* ---- TCP callbacks ------------------------------------------------------ */
 
-/* Both daemons keep the connection whose initiator has the lower id. */
-static int peers_preferred(const dsbd_peer *p, const dsb_device_id *self,
-                           const dsb_device_id *peer) {
-  const dsb_device_id *init = p->role == DSB_SESSION_INITIATOR ? self : peer;
-  const dsb_device_id *other = init == self ? peer : self;
-  return memcmp(init->b, other->b, DSB_DEVICE_ID_LEN) < 0;
-}
+
 
 static int peers_on_established(dsb_tcp_conn *conn, const dsb_device_id *id,
                                 void *user_data) {
@@ -656,14 +671,57 @@ static void peers_on_writable(dsb_tcp_conn *conn, void *user_data) {
   dsbd_peer_flush(p);
 }
 
-/* Reset every stream of a dying mux (their apps see EOF and an event). */
+/*
+ * Did |p| die as the loser of a simultaneous connect? Either this daemon
+ * closed it as the duplicate (DSB_ERR_EXISTS), or it is an outbound session
+ * the peer had to drop because the peer's own connection wins: the
+ * initiator counts an XK session as established once message 3 is sent, so
+ * it may already carry OPENs when the responder decides to keep the other.
+ */
+static int peers_lost_race(const dsbd_peer *p, int reason) {
+  if (reason == DSB_ERR_EXISTS) {
+    return 1;
+  }
+  if (!p->dev || p->role != DSB_SESSION_INITIATOR ||
+      (reason != 0 && reason != DSB_ERR_CLOSED &&
+       reason != DSB_ERR_SESSION_CLOSED)) {
+    return 0;
+  }
+  const dsb_device_id *self = &dsbd_identity(p->pp->d)->id;
+  return !peers_preferred_initiator(self, &p->dev->id);
+}
+
+/*
+ * Reset every stream of a dying mux (their apps see EOF and an event). An
+ * OPEN still waiting for its OPEN_ACK on a session that lost a simultaneous
+ * connect has not reached any app yet, so it goes back to the device queue
+ * and follows the surviving session instead of failing.
+ */
 static void peers_reset_streams(dsbd_peer *p, int reason) {
   dsbd_peers *pp = p->pp;
+  peer_dev *v = p->dev;
+  int requeue = v && !dsbd_stopping(pp->d) && peers_lost_race(p, reason);
   for (peer_req *r = pp->reqs, *next; r; r = next) {
     next = r->next;
-    if (r->on == p) {
-      peers_req_fail(pp, r, reason);
+    if (r->on != p) {
+      continue;
     }
+    if (requeue && r->client && r->moves < PEERS_MAX_REQ_MOVES &&
+        v->nqueued < PEERS_MAX_PENDING_PER_DEVICE) {
+      r->moves++;
+      r->on = NULL;
+      r->sid = 0;
+      r->dev = v;
+      r->qnext = NULL;
+      peer_req **tail = &v->queue;
+      while (*tail) {
+        tail = &(*tail)->qnext;
+      }
+      *tail = r;
+      v->nqueued++;
+      continue;
+    }
+    peers_req_fail(pp, r, reason);
   }
   dsbd_streams_session_gone(p, reason);
 }
@@ -733,12 +791,36 @@ static void peers_on_closed(dsb_tcp_conn *conn, int reason, void *user_data) {
   }
   p->dev = NULL;
   free(p);
+  if (v && v->queue && !dsbd_stopping(d)) {
+    /* OPENs moved off a session that lost a simultaneous connect: run them
+     * on the survivor, or dial again (the peer's connection then wins). */
+    if (v->active && v->active->established && !v->active->closing) {
+      peers_run_queue(v->active);
+    } else if (!v->active) {
+      int rv = peers_connect_dev(pp, v);
+      if (rv) {
+        peers_dev_fail_queue(pp, v, DSB_ERR_IPC_UNREACHABLE);
+      }
+    }
+  }
   if (v) {
     peers_dev_gc(pp, v);
   }
 }
 
+/* The transport's user_data is the dsbd_peers, not the daemon. */
+static void peers_on_reject(dsb_tcp *tcp, const struct sockaddr *addr,
+                            int reason, void *user_data) {
+  (void)tcp;
+  (void)addr;
+  dsbd_peers *pp = user_data;
+  dsbd_count(pp->d, dsb_strerror(reason), 1);
+  dsbd_log(pp->d, DSB_LOG_INFO, "inbound session refused: %s",
+           dsb_strerror(reason));
+}
+
 void dsbd_peers_tcp_callbacks(dsb_tcp_callbacks *cb) {
+  cb->on_reject = peers_on_reject;
   cb->on_established = peers_on_established;
   cb->on_record = peers_on_record;
   cb->on_writable = peers_on_writable;
