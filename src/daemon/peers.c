@@ -581,8 +581,6 @@ static const dsb_mux_callbacks peers_mux_cb = {
 
 /* ---- TCP callbacks ------------------------------------------------------ */
 
-
-
 static int peers_on_established(dsb_tcp_conn *conn, const dsb_device_id *id,
                                 void *user_data) {
   dsbd_peers *pp = user_data;
