@@ -14,6 +14,7 @@ import random
 import socket
 import struct
 import sys
+import time
 
 MAX_MSG = 65536
 
@@ -124,21 +125,40 @@ def garbage(path):
     return 0
 
 
+TOO_MANY_STREAMS = -608  # DSB_ERR_MUX_TOO_MANY_STREAMS
+
+
 def cycles(path, device, service, n):
+    """Open and close N streams. A stream this side closed stays counted
+    until the remote app has closed its end too; when the remote app lags
+    (a loaded machine), the 128-stream limit answers TOO_MANY_STREAMS,
+    which is correct backpressure: wait (bounded) for the backlog to drain
+    and retry. A real leak never drains and still fails."""
     dev = bytes.fromhex(device)
     s = connect(path)
     hello(s)
+    nonce = 1000
+    waits = 0
     for i in range(n):
-        nonce = 1000 + i
-        s.send(bytes([0x09]) + dev + s8(service) + b"\x00\x00" + struct.pack(">Q", nonce))
-        data, fds = reply_for(s, 0x09, nonce)
-        status = struct.unpack(">i", data[1:5])[0]
+        deadline = time.monotonic() + 10
+        while True:
+            nonce += 1
+            s.send(bytes([0x09]) + dev + s8(service) + b"\x00\x00" + struct.pack(">Q", nonce))
+            data, fds = reply_for(s, 0x09, nonce)
+            status = struct.unpack(">i", data[1:5])[0]
+            if status == TOO_MANY_STREAMS and not fds and time.monotonic() < deadline:
+                waits += 1
+                time.sleep(0.01)
+                continue
+            break
         if status != 0 or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
             raise SystemExit("cycle %d: open failed with status %d" % (i, status))
         os.close(fds[0])
     s.close()
+    if waits:
+        print("cycles: waited %d times for the remote app to catch up" % waits)
     return 0
 
 
