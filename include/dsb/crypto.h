@@ -80,14 +80,29 @@ DSB_MUST_CHECK int dsb_x25519_keygen(const dsb_rng *rng,
                                      uint8_t pk[static DSB_X25519_KEY_LEN]);
 
 /* Public key of |sk|. Errors: DSB_ERR_CRYPTO */
-DSB_MUST_CHECK int dsb_x25519_pubkey(uint8_t pk[static DSB_X25519_KEY_LEN],
-                                     const uint8_t sk[static DSB_X25519_KEY_LEN]);
+DSB_MUST_CHECK int
+dsb_x25519_pubkey(uint8_t pk[static DSB_X25519_KEY_LEN],
+                  const uint8_t sk[static DSB_X25519_KEY_LEN]);
 
 /* out = X25519(sk, pk). Errors: DSB_ERR_CRYPTO_DH_ZERO when the result is
  * all zero (low-order peer key), DSB_ERR_CRYPTO. |out| is wiped on error. */
 DSB_MUST_CHECK int dsb_x25519_dh(uint8_t out[static DSB_X25519_KEY_LEN],
                                  const uint8_t sk[static DSB_X25519_KEY_LEN],
                                  const uint8_t pk[static DSB_X25519_KEY_LEN]);
+
+/*
+ * out = X25519(sk, pk) for a caller that knows |sk_pub|, the public key of
+ * |sk| (from dsb_x25519_keygen or a stored identity). It is trusted, not
+ * checked: deriving it again is what this variant saves, about half the
+ * cost of dsb_x25519_dh. A wrong |sk_pub| does not change |out| (only |sk|
+ * enters the computation) but misleads whoever the caller shows it to.
+ * Errors: as dsb_x25519_dh.
+ */
+DSB_MUST_CHECK int
+dsb_x25519_dh_keypair(uint8_t out[static DSB_X25519_KEY_LEN],
+                      const uint8_t sk[static DSB_X25519_KEY_LEN],
+                      const uint8_t sk_pub[static DSB_X25519_KEY_LEN],
+                      const uint8_t pk[static DSB_X25519_KEY_LEN]);
 
 /* ---- Ed25519 ------------------------------------------------------------ */
 
@@ -102,15 +117,17 @@ dsb_ed25519_pubkey(uint8_t pk[static DSB_ED25519_PK_LEN],
                    const uint8_t seed[static DSB_ED25519_SEED_LEN]);
 
 /* Errors: DSB_ERR_CRYPTO */
-DSB_MUST_CHECK int dsb_ed25519_sign(uint8_t sig[static DSB_ED25519_SIG_LEN],
-                                    const uint8_t seed[static DSB_ED25519_SEED_LEN],
-                                    const uint8_t *msg, size_t msglen);
+DSB_MUST_CHECK int
+dsb_ed25519_sign(uint8_t sig[static DSB_ED25519_SIG_LEN],
+                 const uint8_t seed[static DSB_ED25519_SEED_LEN],
+                 const uint8_t *msg, size_t msglen);
 
 /* 0 if |sig| is a valid signature of |msg| by |pk|.
  * Errors: DSB_ERR_CRYPTO_BAD_SIGNATURE (also for a malformed key). */
-DSB_MUST_CHECK int dsb_ed25519_verify(const uint8_t sig[static DSB_ED25519_SIG_LEN],
-                                      const uint8_t pk[static DSB_ED25519_PK_LEN],
-                                      const uint8_t *msg, size_t msglen);
+DSB_MUST_CHECK int
+dsb_ed25519_verify(const uint8_t sig[static DSB_ED25519_SIG_LEN],
+                   const uint8_t pk[static DSB_ED25519_PK_LEN],
+                   const uint8_t *msg, size_t msglen);
 
 /* ---- hashes, HMAC, Noise HKDF ------------------------------------------- */
 

@@ -158,6 +158,19 @@ DSB_MUST_CHECK int
 dsb_noise_handshake_set_local_static(dsb_noise_handshake *hs,
                                      const uint8_t sk[static 32]);
 
+/*
+ * Our static key pair, for callers that hold the public key already (a
+ * stored identity): it saves the X25519 base-point multiplication that
+ * set_local_static spends on every handshake. |pk| is trusted, not checked:
+ * it is what we send and mix into the hash, while the DHs use |sk|, so a
+ * |pk| that does not belong to |sk| makes the peer fail the handshake.
+ * Errors: DSB_ERR_INVALID_STATE
+ */
+DSB_MUST_CHECK int
+dsb_noise_handshake_set_local_keypair(dsb_noise_handshake *hs,
+                                      const uint8_t sk[static 32],
+                                      const uint8_t pk[static 32]);
+
 /* The peer's static public key, known in advance. Only for patterns where
  * the peer's static key is a pre-message (the initiator in NK, XK, IK, K and
  * others; the responder in K-first patterns such as KK); otherwise

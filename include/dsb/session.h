@@ -143,7 +143,10 @@ typedef struct dsb_session_callbacks {
 
 typedef struct dsb_session_config {
   dsb_session_role role;
-  /* Required. Only static_sk and proof are used (copied); ed_seed is not. */
+  /* Required. Only static_sk and proof are used (copied); ed_seed is not.
+   * proof.static_pk must be the public key of static_sk (as
+   * dsb_identity_generate/from_secrets make it): it is sent as is, not
+   * derived again for every handshake. */
   const dsb_identity *local;
   /* Initiator: required, the responder's Noise static key (32 bytes) and its
    * expected device id, both from discovery. Responder: NULL. */

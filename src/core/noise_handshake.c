@@ -137,6 +137,18 @@ int dsb_noise_handshake_set_local_static(dsb_noise_handshake *hs,
   return 0;
 }
 
+int dsb_noise_handshake_set_local_keypair(dsb_noise_handshake *hs,
+                                          const uint8_t sk[static 32],
+                                          const uint8_t pk[static 32]) {
+  if (hs->state != NOISE_HS_CONFIG) {
+    return DSB_ERR_INVALID_STATE;
+  }
+  memcpy(hs->s_sk, sk, 32);
+  memcpy(hs->s_pk, pk, 32);
+  hs->flags |= NOISE_HAS_S;
+  return 0;
+}
+
 /* Does the peer's static key appear as a pre-message? */
 static int noise_hs_remote_pre_s(const dsb_noise_handshake *hs) {
   return hs->role == DSB_NOISE_INITIATOR ? hs->proto.pre_resp_s
@@ -317,7 +329,7 @@ static int noise_hs_check_turn(dsb_noise_handshake *hs, int writing) {
 
 /* MixKey(DH(...)) for a DH token, from our point of view. */
 static int noise_hs_mix_dh(dsb_noise_handshake *hs, uint8_t tok) {
-  const uint8_t *sk, *pk;
+  const uint8_t *sk, *sk_pub, *pk;
   unsigned need_local, need_remote;
   uint8_t dh[DSB_NOISE_DH_LEN];
   int initiator = hs->role == DSB_NOISE_INITIATOR;
@@ -347,8 +359,11 @@ static int noise_hs_mix_dh(dsb_noise_handshake *hs, uint8_t tok) {
     return DSB_ERR_NOISE_MISSING_KEY;
   }
   sk = need_local == NOISE_HAS_E ? hs->e_sk : hs->s_sk;
+  sk_pub = need_local == NOISE_HAS_E ? hs->e_pk : hs->s_pk;
   pk = need_remote == NOISE_HAS_RE ? hs->re : hs->rs;
-  rv = dsb_x25519_dh(dh, sk, pk);
+  /* Both public halves are at hand (generated, derived once, or given by
+   * set_local_keypair), so the DH skips re-deriving them. */
+  rv = dsb_x25519_dh_keypair(dh, sk, sk_pub, pk);
   if (rv == 0) {
     rv = noise_sym_mix_key(&hs->ss, dh, sizeof(dh));
   }

@@ -35,9 +35,17 @@ static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
 static EVP_MD *crypto_md[CRYPTO_NUM_HASHES];
 static EVP_CIPHER *crypto_cipher[CRYPTO_NUM_CIPHERS];
 static EVP_MAC *crypto_hmac;
+/* One HMAC context per hash with its digest already bound, only ever read
+ * (duplicated) after init. Binding the digest by name looks it up in the
+ * provider store, which cost a Noise handshake more than its hashing did
+ * when every HMAC did it. */
+static EVP_MAC_CTX *crypto_hmac_tmpl[CRYPTO_NUM_HASHES];
 static int crypto_init_ok;
 
 static void crypto_init_once(void) {
+  /* A context is duplicable only once it holds a key; this public empty
+   * key is replaced by every user of a duplicate. */
+  static const uint8_t empty_key[1];
   int ok = 1;
   for (int i = 0; i < CRYPTO_NUM_HASHES; ++i) {
     crypto_md[i] = EVP_MD_fetch(NULL, crypto_hash_names[i], NULL);
@@ -49,6 +57,15 @@ static void crypto_init_once(void) {
   }
   crypto_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
   ok = ok && crypto_hmac != NULL;
+  for (int i = 0; ok && i < CRYPTO_NUM_HASHES; ++i) {
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_utf8_string(
+        OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)crypto_hash_names[i], 0);
+    params[1] = OSSL_PARAM_construct_end();
+    crypto_hmac_tmpl[i] = EVP_MAC_CTX_new(crypto_hmac);
+    ok = crypto_hmac_tmpl[i] != NULL &&
+         EVP_MAC_init(crypto_hmac_tmpl[i], empty_key, 0, params) == 1;
+  }
   crypto_init_ok = ok;
 }
 
@@ -154,15 +171,46 @@ int dsb_x25519_keygen(const dsb_rng *rng, uint8_t sk[static DSB_X25519_KEY_LEN],
   return rv;
 }
 
-int dsb_x25519_dh(uint8_t out[static DSB_X25519_KEY_LEN],
-                  const uint8_t sk[static DSB_X25519_KEY_LEN],
-                  const uint8_t pk[static DSB_X25519_KEY_LEN]) {
+/*
+ * An X25519 private-key object for |sk| whose public key |pk| the caller
+ * already knows. Given only the private key, OpenSSL derives the public key
+ * on import, which costs about as much as a DH; a handshake knows both
+ * halves of its keys, so each DH would otherwise pay for a second scalar
+ * multiplication.
+ */
+static EVP_PKEY *crypto_x25519_keypair_obj(const uint8_t sk[static 32],
+                                           const uint8_t pk[static 32]) {
+  EVP_PKEY *pkey = NULL;
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
+  OSSL_PARAM params[3];
+
+  if (!ctx) {
+    return NULL;
+  }
+  /* The params only borrow the buffers; OpenSSL copies them into the key
+   * object (and cleanses its copy of the private key when freed). */
+  params[0] = OSSL_PARAM_construct_octet_string(
+      OSSL_PKEY_PARAM_PRIV_KEY, (void *)(uintptr_t)sk, DSB_X25519_KEY_LEN);
+  params[1] = OSSL_PARAM_construct_octet_string(
+      OSSL_PKEY_PARAM_PUB_KEY, (void *)(uintptr_t)pk, DSB_X25519_KEY_LEN);
+  params[2] = OSSL_PARAM_construct_end();
+  if (EVP_PKEY_fromdata_init(ctx) != 1 ||
+      EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
+    pkey = NULL;
+  }
+  EVP_PKEY_CTX_free(ctx);
+  return pkey;
+}
+
+/* out = X25519(priv, pk); |priv| is borrowed. */
+static int crypto_x25519_derive(uint8_t out[static DSB_X25519_KEY_LEN],
+                                EVP_PKEY *priv,
+                                const uint8_t pk[static DSB_X25519_KEY_LEN]) {
   int rv = DSB_ERR_CRYPTO;
   size_t outlen = DSB_X25519_KEY_LEN;
-  EVP_PKEY *priv = NULL, *peer = NULL;
+  EVP_PKEY *peer = NULL;
   EVP_PKEY_CTX *ctx = NULL;
 
-  priv = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, sk, 32);
   peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, pk, 32);
   if (!priv || !peer) {
     goto out;
@@ -192,6 +240,24 @@ out:
   }
   EVP_PKEY_CTX_free(ctx);
   EVP_PKEY_free(peer);
+  return rv;
+}
+
+int dsb_x25519_dh(uint8_t out[static DSB_X25519_KEY_LEN],
+                  const uint8_t sk[static DSB_X25519_KEY_LEN],
+                  const uint8_t pk[static DSB_X25519_KEY_LEN]) {
+  EVP_PKEY *priv = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, sk, 32);
+  int rv = crypto_x25519_derive(out, priv, pk);
+  EVP_PKEY_free(priv); /* wipes the private key it held */
+  return rv;
+}
+
+int dsb_x25519_dh_keypair(uint8_t out[static DSB_X25519_KEY_LEN],
+                          const uint8_t sk[static DSB_X25519_KEY_LEN],
+                          const uint8_t sk_pub[static DSB_X25519_KEY_LEN],
+                          const uint8_t pk[static DSB_X25519_KEY_LEN]) {
+  EVP_PKEY *priv = crypto_x25519_keypair_obj(sk, sk_pub);
+  int rv = crypto_x25519_derive(out, priv, pk);
   EVP_PKEY_free(priv);
   return rv;
 }
@@ -314,44 +380,54 @@ out:
   return rv;
 }
 
+/* A fresh HMAC context for |id| (a copy of its template), or NULL. */
+static EVP_MAC_CTX *crypto_hmac_ctx(dsb_hash_id id) {
+  if (crypto_init() != 0) {
+    return NULL;
+  }
+  return EVP_MAC_CTX_dup(crypto_hmac_tmpl[id]);
+}
+
+/*
+ * out = HMAC(key, iov...) on |mctx|. A NULL |key| reuses the key the
+ * context last had (OpenSSL restarts HMAC from the saved key schedule);
+ * an empty key is passed as a valid pointer with length 0 instead.
+ */
+static int crypto_hmac_run(EVP_MAC_CTX *mctx, dsb_hash_id id, uint8_t *out,
+                           const uint8_t *key, size_t keylen,
+                           const dsb_iov *iov, size_t iovcnt) {
+  size_t outlen = 0;
+  if (EVP_MAC_init(mctx, key, keylen, NULL) != 1) {
+    return DSB_ERR_CRYPTO;
+  }
+  for (size_t i = 0; i < iovcnt; ++i) {
+    if (iov[i].len && EVP_MAC_update(mctx, iov[i].base, iov[i].len) != 1) {
+      return DSB_ERR_CRYPTO;
+    }
+  }
+  if (EVP_MAC_final(mctx, out, &outlen, dsb_hash_len(id)) != 1 ||
+      outlen != dsb_hash_len(id)) {
+    return DSB_ERR_CRYPTO;
+  }
+  return 0;
+}
+
 int dsb_hmac(dsb_hash_id id, uint8_t *out, const uint8_t *key, size_t keylen,
              const dsb_iov *iov, size_t iovcnt) {
-  int rv;
-  size_t outlen = 0;
-  EVP_MAC_CTX *mctx;
-  OSSL_PARAM params[2];
-  /* HMAC init with a NULL key means "keep the previous key" in OpenSSL, so an
-   * empty key is passed as a valid pointer with length 0. */
   static const uint8_t empty[1];
+  EVP_MAC_CTX *mctx;
+  int rv;
 
   if (!crypto_hash_ok(id) || !out || (keylen && !key) || (iovcnt && !iov)) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
-  if ((rv = crypto_init()) != 0) {
-    return rv;
-  }
-  mctx = EVP_MAC_CTX_new(crypto_hmac);
+  mctx = crypto_hmac_ctx(id);
   if (!mctx) {
     return DSB_ERR_CRYPTO;
   }
-  rv = DSB_ERR_CRYPTO;
-  params[0] = OSSL_PARAM_construct_utf8_string(
-      OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)crypto_hash_names[id], 0);
-  params[1] = OSSL_PARAM_construct_end();
-  if (EVP_MAC_init(mctx, keylen ? key : empty, keylen, params) != 1) {
-    goto out;
-  }
-  for (size_t i = 0; i < iovcnt; ++i) {
-    if (iov[i].len && EVP_MAC_update(mctx, iov[i].base, iov[i].len) != 1) {
-      goto out;
-    }
-  }
-  if (EVP_MAC_final(mctx, out, &outlen, dsb_hash_len(id)) == 1 &&
-      outlen == dsb_hash_len(id)) {
-    rv = 0;
-  }
-out:
-  EVP_MAC_CTX_free(mctx);
+  rv =
+      crypto_hmac_run(mctx, id, out, keylen ? key : empty, keylen, iov, iovcnt);
+  EVP_MAC_CTX_free(mctx); /* cleanses the key schedule */
   return rv;
 }
 
@@ -361,33 +437,41 @@ int dsb_hkdf(dsb_hash_id id, uint8_t *out1, uint8_t *out2, uint8_t *out3,
    * everything is computed into locals and copied out at the end. */
   uint8_t temp[DSB_HASH_MAX_LEN], o1[DSB_HASH_MAX_LEN], o2[DSB_HASH_MAX_LEN],
       o3[DSB_HASH_MAX_LEN];
+  static const uint8_t empty[1];
   uint8_t ctr;
   size_t hl = dsb_hash_len(id);
+  EVP_MAC_CTX *mctx;
   int rv;
 
   if (hl == 0 || !out1 || !ck || (ikmlen && !ikm) || (out3 && !out2)) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
-  dsb_iov in1 = {ikm, ikmlen};
-  if ((rv = dsb_hmac(id, temp, ck, hl, &in1, 1)) != 0) {
+  /* One context for the whole derivation: the three outputs share the key
+   * |temp|, so its schedule is computed once and reused (NULL key). */
+  mctx = crypto_hmac_ctx(id);
+  if (!mctx) {
+    return DSB_ERR_CRYPTO;
+  }
+  dsb_iov in1 = {ikmlen ? ikm : empty, ikmlen};
+  if ((rv = crypto_hmac_run(mctx, id, temp, ck, hl, &in1, 1)) != 0) {
     goto out;
   }
   ctr = 1;
   dsb_iov c1 = {&ctr, 1};
-  if ((rv = dsb_hmac(id, o1, temp, hl, &c1, 1)) != 0) {
+  if ((rv = crypto_hmac_run(mctx, id, o1, temp, hl, &c1, 1)) != 0) {
     goto out;
   }
   if (out2) {
     ctr = 2;
     dsb_iov c2[2] = {{o1, hl}, {&ctr, 1}};
-    if ((rv = dsb_hmac(id, o2, temp, hl, c2, 2)) != 0) {
+    if ((rv = crypto_hmac_run(mctx, id, o2, NULL, 0, c2, 2)) != 0) {
       goto out;
     }
   }
   if (out3) {
     ctr = 3;
     dsb_iov c3[2] = {{o2, hl}, {&ctr, 1}};
-    if ((rv = dsb_hmac(id, o3, temp, hl, c3, 2)) != 0) {
+    if ((rv = crypto_hmac_run(mctx, id, o3, NULL, 0, c3, 2)) != 0) {
       goto out;
     }
   }
@@ -399,6 +483,7 @@ int dsb_hkdf(dsb_hash_id id, uint8_t *out1, uint8_t *out2, uint8_t *out3,
     memcpy(out3, o3, hl);
   }
 out:
+  EVP_MAC_CTX_free(mctx);
   dsb_wipe(temp, sizeof(temp));
   dsb_wipe(o1, sizeof(o1));
   dsb_wipe(o2, sizeof(o2));

@@ -85,6 +85,42 @@ static void test_reject_x25519_all_zero_output(void **state) {
   assert_int_equal(dsb_x25519_dh(out, sk, pk), DSB_ERR_CRYPTO_DH_ZERO);
 }
 
+/* The key-pair variant computes the same DH (RFC 7748 section 6.1) and
+ * only |sk| enters it: a wrong public half does not change the result. */
+static void test_x25519_dh_keypair_matches_dh(void **state) {
+  (void)state;
+  uint8_t a[32], apk[32], bpk[32], s1[32], s2[32], other[32];
+  unhex(a, 32,
+        "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+  unhex(bpk, 32,
+        "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+  assert_int_equal(dsb_x25519_pubkey(apk, a), 0);
+  assert_int_equal(dsb_x25519_dh(s1, a, bpk), 0);
+  assert_int_equal(dsb_x25519_dh_keypair(s2, a, apk, bpk), 0);
+  assert_memory_equal(s1, s2, 32);
+  assert_hex(
+      s2, 32,
+      "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+  memset(other, 0x11, sizeof(other));
+  assert_int_equal(dsb_x25519_dh_keypair(s2, a, other, bpk), 0);
+  assert_memory_equal(s1, s2, 32);
+}
+
+static void test_reject_x25519_dh_keypair_all_zero_output(void **state) {
+  (void)state;
+  uint8_t sk[32], pk[32], low[32], out[32];
+  memset(sk, 0x42, sizeof(sk));
+  assert_int_equal(dsb_x25519_pubkey(pk, sk), 0);
+  memset(low, 0, sizeof(low));
+  memset(out, 0xaa, sizeof(out));
+  assert_int_equal(dsb_x25519_dh_keypair(out, sk, pk, low),
+                   DSB_ERR_CRYPTO_DH_ZERO);
+  assert_true(dsb_ct_is_zero(out, sizeof(out)));
+  low[0] = 1;
+  assert_int_equal(dsb_x25519_dh_keypair(out, sk, pk, low),
+                   DSB_ERR_CRYPTO_DH_ZERO);
+}
+
 /* A deterministic rng: counts up from a seed byte. */
 static int counting_rng(void *ctx, uint8_t *buf, size_t len) {
   uint8_t *c = ctx;
@@ -500,6 +536,8 @@ int main(void) {
       cmocka_unit_test(test_x25519_rfc7748_function_vector),
       cmocka_unit_test(test_x25519_rfc7748_diffie_hellman),
       cmocka_unit_test(test_reject_x25519_all_zero_output),
+      cmocka_unit_test(test_x25519_dh_keypair_matches_dh),
+      cmocka_unit_test(test_reject_x25519_dh_keypair_all_zero_output),
       cmocka_unit_test(test_x25519_keygen_uses_injected_rng),
       cmocka_unit_test(test_reject_rng_failure),
       cmocka_unit_test(test_ed25519_rfc8032_test1),

@@ -866,6 +866,94 @@ static void test_reject_remote_static_not_premessage(void **state) {
   dsb_noise_handshake_del(hs);
 }
 
+/* The XK vector again, with the static keys given as key pairs
+ * (set_local_keypair): the same bytes on the wire. */
+static void test_xk_cacophony_vector_local_keypair(void **state) {
+  (void)state;
+  json_object *root = load_cacophony();
+  if (!root) {
+    skip();
+  }
+  xk_vector x;
+  load_xk_vector(find_vector(root, XK), &x);
+  json_object_put(root);
+
+  dsb_noise_handshake *h[2];
+  const uint8_t *sk[2] = {x.i_s, x.r_s};
+  const uint8_t *ek[2] = {x.i_e, x.r_e};
+  uint8_t pk[32], out[256], pl[256];
+  for (int side = 0; side < 2; ++side) {
+    assert_int_equal(dsb_noise_handshake_new(&h[side], NULL, XK,
+                                             side ? DSB_NOISE_RESPONDER
+                                                  : DSB_NOISE_INITIATOR,
+                                             NULL),
+                     0);
+    assert_int_equal(dsb_noise_handshake_set_prologue(h[side], x.prologue,
+                                                      (size_t)x.prologuelen),
+                     0);
+    assert_int_equal(dsb_x25519_pubkey(pk, sk[side]), 0);
+    assert_int_equal(
+        dsb_noise_handshake_set_local_keypair(h[side], sk[side], pk), 0);
+    assert_int_equal(dsb_noise_handshake_set_fixed_ephemeral(h[side], ek[side]),
+                     0);
+  }
+  assert_int_equal(dsb_noise_handshake_set_remote_static(h[0], x.i_rs), 0);
+  for (int i = 0; i < 3; ++i) {
+    long n = dsb_noise_handshake_write_message(h[i % 2], out, sizeof(out),
+                                               x.payload[i], (size_t)x.plen[i]);
+    assert_int_equal(n, x.clen[i]);
+    assert_memory_equal(out, x.ct[i], (size_t)n);
+    assert_int_equal(dsb_noise_handshake_read_message(
+                         h[1 - i % 2], pl, sizeof(pl), out, (size_t)n),
+                     x.plen[i]);
+  }
+  assert_int_equal(dsb_noise_handshake_get_local_static(h[1], out), 0);
+  assert_int_equal(dsb_x25519_pubkey(pk, x.r_s), 0);
+  assert_memory_equal(out, pk, 32);
+  dsb_noise_handshake_del(h[0]);
+  dsb_noise_handshake_del(h[1]);
+}
+
+/* set_local_keypair trusts |pk|: one that is not the key of |sk| is what
+ * the peer authenticates, and the DH it computes with it does not match
+ * ours, so the message carrying s fails at the peer. */
+static void test_reject_local_keypair_wrong_public_key(void **state) {
+  (void)state;
+  dsb_noise_handshake *hi, *hr;
+  uint8_t isk[32], ipk[32], rsk[32], rpk[32], wrong_sk[32], wrong[32];
+  uint8_t out[256], pl[256];
+  long n;
+
+  assert_int_equal(dsb_x25519_keygen(&test_rng, isk, ipk), 0);
+  assert_int_equal(dsb_x25519_keygen(&test_rng, rsk, rpk), 0);
+  assert_int_equal(dsb_x25519_keygen(&test_rng, wrong_sk, wrong), 0);
+  assert_int_equal(
+      dsb_noise_handshake_new(&hi, NULL, XK, DSB_NOISE_INITIATOR, &test_rng),
+      0);
+  assert_int_equal(
+      dsb_noise_handshake_new(&hr, NULL, XK, DSB_NOISE_RESPONDER, &test_rng),
+      0);
+  assert_int_equal(dsb_noise_handshake_set_local_keypair(hi, isk, wrong), 0);
+  assert_int_equal(dsb_noise_handshake_set_remote_static(hi, rpk), 0);
+  assert_int_equal(dsb_noise_handshake_set_local_keypair(hr, rsk, rpk), 0);
+  n = dsb_noise_handshake_write_message(hi, out, sizeof(out), NULL, 0);
+  assert_true(n > 0);
+  assert_int_equal(
+      dsb_noise_handshake_read_message(hr, pl, sizeof(pl), out, (size_t)n), 0);
+  n = dsb_noise_handshake_write_message(hr, out, sizeof(out), NULL, 0);
+  assert_true(n > 0);
+  assert_int_equal(
+      dsb_noise_handshake_read_message(hi, pl, sizeof(pl), out, (size_t)n), 0);
+  n = dsb_noise_handshake_write_message(hi, out, sizeof(out), NULL, 0);
+  assert_true(n > 0);
+  assert_int_equal(
+      dsb_noise_handshake_read_message(hr, pl, sizeof(pl), out, (size_t)n),
+      DSB_ERR_CRYPTO_AUTH);
+  assert_int_equal(dsb_noise_handshake_action(hr), DSB_NOISE_ACTION_FAILED);
+  dsb_noise_handshake_del(hi);
+  dsb_noise_handshake_del(hr);
+}
+
 static void test_reject_setters_after_start(void **state) {
   (void)state;
   pair p;
@@ -877,6 +965,8 @@ static void test_reject_setters_after_start(void **state) {
   assert_int_equal(dsb_noise_handshake_set_prologue(p.i, key, 32),
                    DSB_ERR_INVALID_STATE);
   assert_int_equal(dsb_noise_handshake_set_local_static(p.i, key),
+                   DSB_ERR_INVALID_STATE);
+  assert_int_equal(dsb_noise_handshake_set_local_keypair(p.i, key, key),
                    DSB_ERR_INVALID_STATE);
   assert_int_equal(dsb_noise_handshake_set_remote_static(p.i, key),
                    DSB_ERR_INVALID_STATE);
@@ -1029,6 +1119,8 @@ static void test_failing_allocator(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_xk_cacophony_vector),
+      cmocka_unit_test(test_xk_cacophony_vector_local_keypair),
+      cmocka_unit_test(test_reject_local_keypair_wrong_public_key),
       cmocka_unit_test(test_reject_xk_vector_every_byte_flip),
       cmocka_unit_test(test_reject_xk_vector_wrong_prologue),
       cmocka_unit_test(test_round_trip_every_pattern),

@@ -821,17 +821,72 @@ static void test_reject_identity_mismatch(void **state) {
                       "session.reject.identity_mismatch");
 }
 
+/*
+ * A hand-driven peer speaking the session's Noise protocol with the static
+ * key |sk| (public half derived from it), so it can present any proof: the
+ * session itself always sends its identity's own static key.
+ */
+static dsb_noise_handshake *raw_peer_new(dsb_noise_role role,
+                                         const uint8_t sk[static 32],
+                                         const uint8_t *rs) {
+  dsb_noise_handshake *hs;
+
+  assert_int_equal(
+      dsb_noise_handshake_new(&hs, NULL, DSB_NOISE_PROTOCOL_XK, role, NULL), 0);
+  assert_int_equal(
+      dsb_noise_handshake_set_prologue(
+          hs, (const uint8_t *)DSB_SESSION_PROLOGUE, DSB_SESSION_PROLOGUE_LEN),
+      0);
+  assert_int_equal(dsb_noise_handshake_set_local_static(hs, sk), 0);
+  if (rs) {
+    assert_int_equal(dsb_noise_handshake_set_remote_static(hs, rs), 0);
+  }
+  return hs;
+}
+
+/* Frame and write the raw peer's next message carrying |payload|. */
+static long raw_peer_write(dsb_noise_handshake *hs, uint8_t *msg, size_t msglen,
+                           const uint8_t *payload, size_t payloadlen) {
+  long n = dsb_noise_handshake_write_message(hs, msg + 2, msglen - 2, payload,
+                                             payloadlen);
+  assert_true(n > 0);
+  dsb_wire_put_u16be(msg, (uint16_t)n);
+  return n + 2;
+}
+
+/* Read a framed session message into the raw peer. */
+static void raw_peer_read(dsb_noise_handshake *hs, const uint8_t *msg,
+                          long msglen) {
+  uint8_t payload[DSB_SESSION_MSG3_LEN];
+  assert_true(msglen > 2);
+  assert_true(dsb_noise_handshake_read_message(hs, payload, sizeof(payload),
+                                               msg + 2,
+                                               (size_t)msglen - 2) >= 0);
+}
+
 /* The responder holds B's static key but presents C's (public) proof. */
 static void test_reject_proof_of_other_static_key(void **state) {
   fixture *f = *state;
-  dsb_identity fake = f->b;
-  int rest;
+  dsb_noise_handshake *hs;
+  uint8_t msg[DSB_SESSION_HANDSHAKE_MAX];
+  uint8_t proof[DSB_SESSION_PROOF_PAYLOAD_LEN];
+  long n;
 
-  fake.proof = f->c.proof;
-  assert_int_equal(
-      handshake_against(f, &fake, f->b.proof.static_pk, &f->c.id, &rest),
-      DSB_ERR_IDENTITY_MISMATCH);
-  dsb_identity_wipe(&fake);
+  stu_pair_free(&f->p);
+  assert_int_equal(stu_side_new(&f->p.i, DSB_SESSION_INITIATOR, &f->a,
+                                f->b.proof.static_pk, &f->c.id, 1, NULL, 0),
+                   0);
+  hs = raw_peer_new(DSB_NOISE_RESPONDER, f->b.static_sk, NULL);
+  n = dsb_session_write_handshake(f->p.i.s, msg, sizeof(msg), 0);
+  raw_peer_read(hs, msg, n);
+  assert_int_equal(dsb_session_proof_encode(proof, sizeof(proof), &f->c.proof),
+                   DSB_SESSION_PROOF_PAYLOAD_LEN);
+  n = raw_peer_write(hs, msg, sizeof(msg), proof, sizeof(proof));
+  assert_int_equal(dsb_session_recv(f->p.i.s, msg, (size_t)n, 0),
+                   DSB_ERR_IDENTITY_MISMATCH);
+  assert_int_equal(dsb_session_get_state(f->p.i.s), DSB_SESSION_STATE_FAILED);
+  assert_false(f->p.i.established);
+  dsb_noise_handshake_del(hs);
 }
 
 /* B's keys with a certificate signed by another device key (C). */
@@ -880,16 +935,34 @@ static void test_reject_initiator_bad_cert(void **state) {
   dsb_identity_wipe(&fake);
 }
 
+/* The initiator holds A's static key but presents C's proof. */
 static void test_reject_initiator_proof_of_other_key(void **state) {
   fixture *f = *state;
-  dsb_identity fake = f->a;
+  dsb_noise_handshake *hs;
+  uint8_t msg[DSB_SESSION_HANDSHAKE_MAX];
+  uint8_t payload[DSB_SESSION_PROOF_PAYLOAD_LEN];
+  long n;
 
-  fake.proof = f->c.proof; /* A's static key, C's proof */
-  assert_int_equal(stu_pair_new(&f->p, &fake, &f->b, NULL, NULL), 0);
-  assert_int_equal(stu_pair_handshake(&f->p, SIZE_MAX),
+  stu_pair_free(&f->p);
+  assert_int_equal(stu_side_new(&f->p.r, DSB_SESSION_RESPONDER, &f->b, NULL,
+                                NULL, 2, NULL, 0),
+                   0);
+  hs = raw_peer_new(DSB_NOISE_INITIATOR, f->a.static_sk, f->b.proof.static_pk);
+  assert_int_equal(dsb_session_hello_encode(payload, sizeof(payload)),
+                   DSB_SESSION_HELLO_LEN);
+  n = raw_peer_write(hs, msg, sizeof(msg), payload, DSB_SESSION_HELLO_LEN);
+  assert_int_equal(dsb_session_recv(f->p.r.s, msg, (size_t)n, 0), n);
+  n = dsb_session_write_handshake(f->p.r.s, msg, sizeof(msg), 0);
+  raw_peer_read(hs, msg, n);
+  assert_int_equal(
+      dsb_session_proof_encode(payload, sizeof(payload), &f->c.proof),
+      DSB_SESSION_PROOF_PAYLOAD_LEN);
+  n = raw_peer_write(hs, msg, sizeof(msg), payload, sizeof(payload));
+  assert_int_equal(dsb_session_recv(f->p.r.s, msg, (size_t)n, 0),
                    DSB_ERR_IDENTITY_MISMATCH);
   assert_false(f->p.r.established);
-  dsb_identity_wipe(&fake);
+  assert_int_equal(dsb_session_get_state(f->p.r.s), DSB_SESSION_STATE_FAILED);
+  dsb_noise_handshake_del(hs);
 }
 
 /* Blocked by the responder: refused after message 3. */
