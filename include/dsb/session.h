@@ -219,6 +219,17 @@ DSB_MUST_CHECK long dsb_session_write_handshake(dsb_session *session,
 DSB_MUST_CHECK long dsb_session_recv(dsb_session *session, const uint8_t *in,
                                      size_t inlen, dsb_tstamp now);
 
+/*
+ * As dsb_session_recv, but records that arrive whole in |in| are decrypted
+ * in place there (on_record gets a pointer into |in|), and the session
+ * holds a receive buffer of max_record_len bytes only while a record is
+ * split across calls, so an idle session keeps none. The bytes of |in|
+ * that were consumed are overwritten (plaintext, or wiped on failure).
+ * Returns and errors as dsb_session_recv.
+ */
+DSB_MUST_CHECK long dsb_session_recv_inplace(dsb_session *session, uint8_t *in,
+                                             size_t inlen, dsb_tstamp now);
+
 /* From inside on_record or on_established: stop after the current record,
  * so dsb_session_recv returns early (flow control towards the peer). */
 void dsb_session_pause(dsb_session *session);

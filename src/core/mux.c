@@ -122,6 +122,7 @@ void dsb_mux_del(dsb_mux *mux) {
     mux_stream_free(mux, mux->table[i]);
   }
   mux_free_retired(mux);
+  mux_asm_trim(mux);
   dsb_mem_free(mux->mem, mux->scratch_ids);
   dsb_mem_free(mux->mem, mux->refusals);
   dsb_mem_free(mux->mem, mux->table);
@@ -202,6 +203,9 @@ long dsb_mux_recv(dsb_mux *mux, const uint8_t *in, size_t inlen,
   }
   mux->busy = 0;
   mux_free_retired(mux);
+  if (mux->recv_buffered == 0) {
+    mux_asm_trim(mux); /* nothing partly assembled: keep no spares */
+  }
   if (rv != 0) {
     return mux_die(mux, rv);
   }

@@ -22,6 +22,9 @@
 #define MUX_MSG_HDR 4
 /* First allocation of a send ring; it doubles up to the stream's cap. */
 #define MUX_RING_MIN 4096
+/* Assembly buffers of finished messages kept for the next message (see
+ * mux_asm_get()): at most this many, each of the first assembly size. */
+#define MUX_ASM_SPARES 4
 
 /* OPEN payload: priority u8, mode u8, window u32, max_message u32, namelen u8
  */
@@ -142,6 +145,10 @@ struct dsb_mux {
   /* session credit promised to messages already started (see mux.c) */
   uint64_t send_reserved;
   mux_stream *retired; /* deferred frees */
+  /* Spare assembly buffers (mux_asm_cap() bytes each); freed at the end
+   * of a dsb_mux_recv() that leaves no message partly assembled. */
+  uint8_t *asm_spare[MUX_ASM_SPARES];
+  uint32_t nasm_spare;
 
   dsb_mux_stats stats;
   uint64_t rejects[32]; /* by -(err) - 600 */
@@ -159,6 +166,14 @@ int mux_stream_name_in_use(const dsb_mux *mux, const uint8_t *name,
                            size_t namelen, int local);
 /* Drops queued send data and the partial message, releasing budgets. */
 void mux_stream_drop_buffers(dsb_mux *mux, mux_stream *st);
+/* Assembly buffers: the first allocation for a multi-frame message is
+ * mux_asm_cap() bytes and comes from the spares when one is left; a
+ * released buffer of that size becomes a spare (up to MUX_ASM_SPARES).
+ * mux_asm_trim() frees the spares once no message is partly assembled. */
+size_t mux_asm_cap(const dsb_mux *mux);
+uint8_t *mux_asm_get(dsb_mux *mux);
+void mux_asm_put(dsb_mux *mux, uint8_t *buf, size_t cap);
+void mux_asm_trim(dsb_mux *mux);
 /* Queues |len| bytes (plus a message header when |hdr|) into the ring. */
 int mux_ring_push(dsb_mux *mux, mux_stream *st, const uint8_t *data, size_t len,
                   int hdr);

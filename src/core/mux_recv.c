@@ -172,14 +172,15 @@ static int mux_asm_append(dsb_mux *mux, mux_stream *st, const uint8_t *data,
     if (cap > mux->set.max_message) {
       cap = mux->set.max_message;
     }
-    nbuf = dsb_mem_malloc(mux->mem, cap);
+    nbuf = cap == mux_asm_cap(mux) ? mux_asm_get(mux)
+                                   : dsb_mem_malloc(mux->mem, cap);
     if (nbuf == NULL) {
       return DSB_ERR_NOMEM;
     }
     if (st->alen) {
       memcpy(nbuf, st->abuf, st->alen);
     }
-    dsb_mem_free(mux->mem, st->abuf);
+    mux_asm_put(mux, st->abuf, st->acap);
     mux->recv_buffered += cap - st->acap;
     st->abuf = nbuf;
     st->acap = cap;
@@ -251,8 +252,8 @@ static int mux_recv_data(dsb_mux *mux, const dsb_mux_frame *fr) {
     st->acap = st->alen = 0;
     mux->stats.messages_received++;
     rv = MUX_CALL(mux, on_message, id, msg, msglen);
-    dsb_mem_free(mux->mem, msg);
     mux->recv_buffered -= cap;
+    mux_asm_put(mux, msg, cap); /* dsb_mux_recv() trims the spares */
   }
 check_window:
   if (rv != 0) {

@@ -166,13 +166,54 @@ void mux_stream_drop_buffers(dsb_mux *mux, mux_stream *st) {
   mux->send_buffered -= st->slen;
   mux->recv_buffered -= st->acap;
   dsb_mem_free(mux->mem, st->sbuf);
-  dsb_mem_free(mux->mem, st->abuf);
+  mux_asm_put(mux, st->abuf, st->acap);
+  if (mux->recv_buffered == 0) {
+    mux_asm_trim(mux); /* no other message in assembly to take it */
+  }
   st->sbuf = NULL;
   st->abuf = NULL;
   st->scap = st->shead = st->slen = 0;
   st->acap = st->alen = 0;
   st->msg_left = 0;
   st->in_msg = 0;
+}
+
+/* ---- assembly buffers ----
+ *
+ * Every message longer than one frame is assembled in a buffer of its
+ * stream. Allocating and freeing one per message made the allocator hand
+ * pages back to the kernel and fault them in again for the next message
+ * (most of the receiver's page faults with several streams); spares of the
+ * first size avoid that while messages keep arriving, and go once none is
+ * partly assembled, so an idle mux holds none. */
+
+size_t mux_asm_cap(const dsb_mux *mux) {
+  size_t cap = 2 * (size_t)DSB_MUX_MAX_FRAME_PAYLOAD;
+  return cap < mux->set.max_message ? cap : mux->set.max_message;
+}
+
+uint8_t *mux_asm_get(dsb_mux *mux) {
+  if (mux->nasm_spare > 0) {
+    return mux->asm_spare[--mux->nasm_spare];
+  }
+  return dsb_mem_malloc(mux->mem, mux_asm_cap(mux));
+}
+
+void mux_asm_put(dsb_mux *mux, uint8_t *buf, size_t cap) {
+  if (buf == NULL) {
+    return;
+  }
+  if (cap == mux_asm_cap(mux) && mux->nasm_spare < MUX_ASM_SPARES) {
+    mux->asm_spare[mux->nasm_spare++] = buf;
+    return;
+  }
+  dsb_mem_free(mux->mem, buf);
+}
+
+void mux_asm_trim(dsb_mux *mux) {
+  while (mux->nasm_spare > 0) {
+    dsb_mem_free(mux->mem, mux->asm_spare[--mux->nasm_spare]);
+  }
 }
 
 static void mux_ring_copy_in(mux_stream *st, const uint8_t *src, size_t len) {

@@ -63,8 +63,11 @@ struct dsb_session {
 
   dsb_record_reader reader;
   uint8_t hsbuf[DSB_SESSION_MSG3_LEN]; /* a handshake message split by TCP */
-  uint8_t *rxbuf;                      /* max_record_len, once established */
+  /* max_record_len bytes, only while needed: for a record split across
+   * calls, and for the plaintext of dsb_session_recv (not _inplace). */
+  uint8_t *rxbuf;
   size_t rx_dirty; /* leading bytes of rxbuf written so far (to wipe) */
+  int rx_keep;     /* dsb_session_recv used it: keep it (no churn) */
 
   int have_peer;
   dsb_device_id peer_id;
@@ -325,15 +328,49 @@ static int session_check_peer(dsb_session *s, const uint8_t *payload,
   return 0;
 }
 
+/*
+ * The receive buffer. An established session that is fed through
+ * dsb_session_recv_inplace() holds one only while a record is split across
+ * calls, so an idle session costs no 64 KiB; dsb_session_recv() keeps it
+ * once used, as it decrypts every record into it.
+ */
+static int session_rx_alloc(dsb_session *s) {
+  if (s->rxbuf) {
+    return 0;
+  }
+  s->rxbuf = dsb_mem_malloc(s->mem, s->settings.max_record_len);
+  if (!s->rxbuf) {
+    return DSB_ERR_NOMEM;
+  }
+  dsb_record_reader_set_buffer(&s->reader, s->rxbuf,
+                               s->settings.max_record_len);
+  return 0;
+}
+
+static void session_rx_note(dsb_session *s, size_t written) {
+  if (written > s->rx_dirty) {
+    s->rx_dirty = written;
+  }
+}
+
+/* Between calls: free the buffer unless it holds part of a record. */
+static void session_rx_release(dsb_session *s) {
+  if (!s->rxbuf || s->rx_keep || s->reader.have > 0 ||
+      s->state != DSB_SESSION_STATE_ESTABLISHED) {
+    return;
+  }
+  dsb_wipe(s->rxbuf, s->rx_dirty);
+  s->rx_dirty = 0;
+  dsb_mem_free(s->mem, s->rxbuf);
+  s->rxbuf = NULL;
+  dsb_record_reader_set_buffer(&s->reader, NULL, s->settings.max_record_len);
+}
+
 /* Split and enter ESTABLISHED. The peer was verified before this. */
 static int session_establish(dsb_session *s) {
   long n;
   int rv;
 
-  s->rxbuf = dsb_mem_malloc(s->mem, s->settings.max_record_len);
-  if (!s->rxbuf) {
-    return session_fail(s, DSB_ERR_NOMEM);
-  }
   n = dsb_noise_handshake_get_handshake_hash(s->hs, s->hhash, sizeof(s->hhash));
   if (n != SESSION_HASH_LEN) {
     return session_fail(s, n < 0 ? (int)n : DSB_ERR_INTERNAL);
@@ -345,8 +382,8 @@ static int session_establish(dsb_session *s) {
   dsb_noise_handshake_del(s->hs);
   s->hs = NULL;
   dsb_wipe(s->hsbuf, sizeof(s->hsbuf));
-  dsb_record_reader_set_buffer(&s->reader, s->rxbuf,
-                               s->settings.max_record_len);
+  /* No buffer yet: session_rx_alloc() when a record needs one. */
+  dsb_record_reader_set_buffer(&s->reader, NULL, s->settings.max_record_len);
   dsb_record_reader_set_limits(&s->reader, DSB_SESSION_TAG_LEN,
                                s->settings.max_record_len);
   s->state = DSB_SESSION_STATE_ESTABLISHED;
@@ -496,16 +533,15 @@ static int session_rekey_check(dsb_session *s, dsb_noise_cipher *cs,
   return 0;
 }
 
-/* Authenticate and decrypt one record body into the receive buffer, then
- * deliver it. |body| is either the receive buffer itself (in place) or
- * the caller's input. */
-static int session_deliver_record(dsb_session *s, const uint8_t *body,
-                                  size_t bodylen) {
+/* Authenticate and decrypt one record body into |dst| (|dstlen| bytes),
+ * then deliver it. |body| is the receive buffer or the caller's input;
+ * |dst| may be |body| (in place). */
+static int session_deliver_record(dsb_session *s, uint8_t *dst, size_t dstlen,
+                                  const uint8_t *body, size_t bodylen) {
   long n;
   int rv;
 
-  n = dsb_noise_cipher_decrypt(s->rx, s->rxbuf, s->settings.max_record_len,
-                               NULL, 0, body, bodylen);
+  n = dsb_noise_cipher_decrypt(s->rx, dst, dstlen, NULL, 0, body, bodylen);
   if (n < 0) {
     return session_fail(s, (int)n);
   }
@@ -517,15 +553,15 @@ static int session_deliver_record(dsb_session *s, const uint8_t *body,
     return session_fail(s, rv);
   }
   if (s->cb.on_record &&
-      s->cb.on_record(s, s->rxbuf, (size_t)n, s->user_data) != 0) {
+      s->cb.on_record(s, dst, (size_t)n, s->user_data) != 0) {
     return session_fail(s, DSB_ERR_CALLBACK_FAILURE);
   }
   return 0;
 }
 
-long dsb_session_recv(dsb_session *session, const uint8_t *in, size_t inlen,
-                      dsb_tstamp now) {
-  dsb_session *s = session;
+/* |inmut| is |in| when the caller allows decryption in place, else NULL. */
+static long session_recv(dsb_session *s, const uint8_t *in, uint8_t *inmut,
+                         size_t inlen, dsb_tstamp now) {
   size_t off = 0;
   int rv;
 
@@ -562,21 +598,39 @@ long dsb_session_recv(dsb_session *session, const uint8_t *in, size_t inlen,
       return session_fail(s, (int)used);
     }
     off += (size_t)used;
-    if (s->state == DSB_SESSION_STATE_ESTABLISHED) {
-      /* The reader buffers a split body in rxbuf, and a complete body is
-       * decrypted into it: either way at most this many bytes. */
-      size_t written = body ? bodylen : s->reader.have;
-      if (written > s->rx_dirty) {
-        s->rx_dirty = written;
-      }
-    }
     if (!body) {
+      if (s->state != DSB_SESSION_STATE_ESTABLISHED) {
+        continue;
+      }
+      session_rx_note(s, s->reader.have);
+      if (off < inlen) {
+        /* The reader stopped at a split body: it needs the buffer. */
+        rv = session_rx_alloc(s);
+        if (rv != 0) {
+          return session_fail(s, rv);
+        }
+      }
       continue;
     }
     if (s->state == DSB_SESSION_STATE_HANDSHAKE) {
       rv = session_read_handshake(s, body, bodylen);
+    } else if (in_buf) {
+      /* A split body, gathered in the buffer: decrypt it there. */
+      session_rx_note(s, bodylen);
+      rv = session_deliver_record(s, s->rxbuf, s->settings.max_record_len, body,
+                                  bodylen);
+    } else if (inmut) {
+      rv = session_deliver_record(s, inmut + (body - in), bodylen, body,
+                                  bodylen);
     } else {
-      rv = session_deliver_record(s, body, bodylen);
+      rv = session_rx_alloc(s);
+      if (rv != 0) {
+        return session_fail(s, rv);
+      }
+      s->rx_keep = 1;
+      session_rx_note(s, bodylen);
+      rv = session_deliver_record(s, s->rxbuf, s->settings.max_record_len, body,
+                                  bodylen);
     }
     if (rv != 0) {
       return rv;
@@ -587,10 +641,22 @@ long dsb_session_recv(dsb_session *session, const uint8_t *in, size_t inlen,
     }
     if (s->paused) {
       s->paused = 0;
+      session_rx_release(s);
       return (long)off;
     }
   }
+  session_rx_release(s);
   return (long)inlen;
+}
+
+long dsb_session_recv(dsb_session *session, const uint8_t *in, size_t inlen,
+                      dsb_tstamp now) {
+  return session_recv(session, in, NULL, inlen, now);
+}
+
+long dsb_session_recv_inplace(dsb_session *session, uint8_t *in, size_t inlen,
+                              dsb_tstamp now) {
+  return session_recv(session, in, in, inlen, now);
 }
 
 void dsb_session_pause(dsb_session *session) {

@@ -33,7 +33,9 @@ typedef struct dsb_record_reader {
 void dsb_record_reader_init(dsb_record_reader *r, uint8_t *buf, size_t cap);
 
 /* Change the buffer (e.g. a larger one once the handshake is done). Only
- * allowed between frames. */
+ * allowed while no body bytes are buffered. |buf| may be NULL with a
+ * non-zero |cap|: the reader then takes storage only when a body is split
+ * (see dsb_record_reader_feed). */
 void dsb_record_reader_set_buffer(dsb_record_reader *r, uint8_t *buf,
                                   size_t cap);
 
@@ -50,6 +52,9 @@ void dsb_record_reader_set_limits(dsb_record_reader *r, size_t min_len,
  * |*bodylen| is its length; otherwise |*body| is NULL.
  * Errors (the reader must then be dropped): DSB_ERR_SESSION_RECORD_OVERSIZE
  * (length above max_len), DSB_ERR_SESSION_RECORD_UNDERSIZE (below min_len).
+ * Without a buffer, a body that does not arrive whole stops the reader
+ * before its first byte: it returns fewer than |inlen| (possibly 0) with
+ * |*body| NULL; give it a buffer and feed the rest again.
  */
 long dsb_record_reader_feed(dsb_record_reader *r, const uint8_t *in,
                             size_t inlen, const uint8_t **body, size_t *bodylen,

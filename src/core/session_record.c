@@ -78,6 +78,9 @@ long dsb_record_reader_feed(dsb_record_reader *r, const uint8_t *in,
     take = inlen - used;
   }
   if (take > 0) {
+    if (!r->buf) {
+      return (long)used; /* the owner supplies storage for split bodies */
+    }
     memcpy(r->buf + r->have, in + used, take);
     r->have += take;
     used += take;

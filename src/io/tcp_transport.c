@@ -14,7 +14,11 @@
  *
  * Read path: one read buffer per transport (libuv reads one stream at a
  * time and the session consumes the bytes before read_cb returns), fed to
- * the session in whatever pieces TCP delivers.
+ * the session in whatever pieces TCP delivers. It holds several maximal
+ * records, so only the record that straddles the end of a read is
+ * buffered by the session; records that arrive whole are decrypted in
+ * place in the read buffer (dsb_session_recv_inplace), so they cost no
+ * copy and the session needs no receive buffer of its own between reads.
  *
  * Close path: every handle is closed through libuv; the connection is freed
  * in the last close callback, after on_closed.
@@ -35,8 +39,15 @@
 
 #define TCP_BLOCK_CAP DSB_SESSION_RECORD_MAX
 #define TCP_WRITE_BUFS 4
-#define TCP_POOL_MAX 8
-#define TCP_READ_BUF 65536
+/* Free write blocks kept for reuse: as many as one full write queue spans
+ * (max_write_queue / TCP_BLOCK_CAP + 2), within these bounds. Fewer made
+ * the allocator return blocks to the kernel and fault them in again while
+ * a busy connection kept its queue full. */
+#define TCP_POOL_MIN 8
+#define TCP_POOL_MAX 64
+/* Four maximal records: with one (64 KiB) nearly every record spanned two
+ * reads and was copied once more into the session. */
+#define TCP_READ_BUF (4 * DSB_SESSION_RECORD_MAX)
 /* A record smaller than this is not started at the end of a block: better
  * a new block than a stream of tiny records. */
 #define TCP_MIN_RESERVE 4096
@@ -94,6 +105,7 @@ struct dsb_tcp_conn {
   /* Bytes read but not yet fed because reading was paused in a callback
    * (at most one read buffer; allocated only while in use). */
   uint8_t *stash;
+  size_t stash_cap;
   size_t stash_off;
   size_t stash_len;
 };
@@ -121,6 +133,7 @@ struct dsb_tcp {
   uint32_t nconns; /* admitted connections (not refused ones) */
   tcp_block *pool;
   unsigned npool;
+  unsigned pool_max;
   int deleting;
   uint8_t rbuf[TCP_READ_BUF];
   dsb_tcp_stats stats;
@@ -178,7 +191,7 @@ static tcp_block *tcp_block_get(dsb_tcp *t) {
 }
 
 static void tcp_block_put(dsb_tcp *t, tcp_block *b) {
-  if (t->npool < TCP_POOL_MAX && !t->deleting) {
+  if (t->npool < t->pool_max && !t->deleting) {
     b->next = t->pool;
     t->pool = b;
     ++t->npool;
@@ -235,6 +248,16 @@ static void conn_free_queue(dsb_tcp_conn *c) {
 /* ---- closing --------------------------------------------------------------
  */
 
+/* Records fed from the stash were decrypted in place: wipe it. */
+static void conn_free_stash(dsb_tcp_conn *c) {
+  if (c->stash) {
+    dsb_wipe(c->stash, c->stash_cap);
+    dsb_mem_free(c->tcp->mem, c->stash);
+    c->stash = NULL;
+    c->stash_cap = c->stash_len = c->stash_off = 0;
+  }
+}
+
 static void conn_on_handle_closed(uv_handle_t *h) {
   dsb_tcp_conn *c = h->data;
   dsb_tcp *t = c->tcp;
@@ -257,7 +280,7 @@ static void conn_on_handle_closed(uv_handle_t *h) {
     c->next->prev = c->prev;
   }
   conn_free_queue(c);
-  dsb_mem_free(t->mem, c->stash);
+  conn_free_stash(c);
   dsb_session_del(c->session);
   dsb_mem_free(t->mem, c);
   tcp_maybe_free(t);
@@ -542,11 +565,11 @@ static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
  * session stops after that record; what is left goes to the stash (|data|
  * may be the stash itself) and is fed again on resume.
  */
-static void conn_feed(dsb_tcp_conn *c, const uint8_t *data, size_t len) {
+static void conn_feed(dsb_tcp_conn *c, uint8_t *data, size_t len) {
   dsb_tcp *t = c->tcp;
   long rv;
 
-  rv = dsb_session_recv(c->session, data, len, uv_hrtime());
+  rv = dsb_session_recv_inplace(c->session, data, len, uv_hrtime());
   if (rv < 0) {
     conn_close(c, (int)rv, 0);
     return;
@@ -557,11 +580,17 @@ static void conn_feed(dsb_tcp_conn *c, const uint8_t *data, size_t len) {
   if ((size_t)rv < len) {
     size_t rest = len - (size_t)rv;
     if (!c->stash) {
-      c->stash = dsb_mem_malloc(t->mem, TCP_READ_BUF);
+      /* Just what is left: the read buffer is large. */
+      c->stash = dsb_mem_malloc(t->mem, rest);
       if (!c->stash) {
         conn_close(c, DSB_ERR_NOMEM, 0);
         return;
       }
+      c->stash_cap = rest;
+    } else if (rest > c->stash_cap) {
+      /* Only the stash itself is fed while one exists: it shrinks. */
+      conn_close(c, DSB_ERR_INTERNAL, 0);
+      return;
     }
     memmove(c->stash, data + rv, rest);
     c->stash_off = 0;
@@ -596,7 +625,7 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread,
   if (nread == 0) {
     return; /* EAGAIN */
   }
-  conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
+  conn_feed(c, (uint8_t *)buf->base, (size_t)nread);
 }
 
 static int conn_start_reading(dsb_tcp_conn *c) {
@@ -889,6 +918,12 @@ int dsb_tcp_new(dsb_tcp **ptcp, const dsb_tcp_config *config) {
       t->settings.max_conns = s->max_conns;
     }
   }
+  {
+    size_t blocks = t->settings.max_write_queue / TCP_BLOCK_CAP + 2;
+    t->pool_max = blocks < TCP_POOL_MIN   ? TCP_POOL_MIN
+                  : blocks > TCP_POOL_MAX ? TCP_POOL_MAX
+                                          : (unsigned)blocks;
+  }
   t->cb = *config->callbacks;
   t->user_data = config->user_data;
   t->peer_check = config->peer_check;
@@ -930,6 +965,8 @@ static void tcp_maybe_free(dsb_tcp *t) {
   }
   dsb_session_limits_del(t->limits);
   dsb_wipe(&t->local, sizeof(t->local));
+  /* Records are decrypted in place in the read buffer. */
+  dsb_wipe(t->rbuf, sizeof(t->rbuf));
   dsb_mem_free(t->mem, t);
 }
 
@@ -1376,8 +1413,7 @@ int dsb_tcp_conn_resume_read(dsb_tcp_conn *conn) {
     return 0; /* reported through on_closed */
   }
   if (conn->stash && conn->stash_len == 0) {
-    dsb_mem_free(conn->tcp->mem, conn->stash);
-    conn->stash = NULL;
+    conn_free_stash(conn);
   }
   if (conn->flags & (CONN_F_PAUSED | CONN_F_CONNECTING)) {
     return 0; /* paused again, or reading starts once connected */
