@@ -8,7 +8,9 @@
 #   3. netstackd killed while dsoftbusd runs: a stream in flight keeps
 #      going, new streams on the session work, inbound sessions still come
 #      in on the listener it already holds, outbound connects fail cleanly;
-#      netstackd restarted: dsoftbusd reconnects and dials out again.
+#      netstackd restarted: dsoftbusd reconnects and dials out again;
+#   4. 50 fresh outbound sessions through netstackd: descriptors of the
+#      daemon and of its netstackd back to their baseline.
 # The sandbox itself is checked at every daemon start (log line from the
 # daemon's own socket(AF_INET) -> EPERM check, Seccomp: 2, NoNewPrivs: 1).
 # Every wait is a polled condition with a deadline; no packet leaves lo.
@@ -168,6 +170,23 @@ import json,sys
 s=json.load(sys.stdin)
 assert s.get("netstackd.down",0) >= 1 and s.get("netstackd.reconnected",0) >= 1, s
 ' || fail "status lacks the netstackd counters"
+
+step "50 fresh outbound sessions through netstackd; descriptors back to baseline"
+fdcount() { ls "/proc/$1/fd" | wc -l; }
+no_sessions() { dsb a --json status | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["sessions"] == 0 else 1)'; }
+base_a=$(fdcount "$PID_a") base_ns=$(fdcount "$NSPID_a") before=$(outbound)
+for i in $(seq 50); do
+  dsb a trust remove "$B" >/dev/null || { fail "trust remove"; break; }
+  wait_for 10 no_sessions || { fail "session with B did not close"; break; }
+  dsb a trust add "$B" >/dev/null || { fail "trust add"; break; }
+  got=$(echo "cycle-$i" | dsb a cat "$B" echo)
+  [ "$got" = "cycle-$i" ] || { fail "fresh session $i: '$got'"; break; }
+  # Pacing, not waiting for an event: B admits 20 handshakes/s per source.
+  sleep 0.06
+done
+[ $(($(outbound) - before)) = 50 ] || fail "expected 50 new outbound sessions, got $(($(outbound) - before))"
+fd_back() { [ "$(fdcount "$PID_a")" -le "$base_a" ] && [ "$(fdcount "$NSPID_a")" -le "$base_ns" ]; }
+wait_for 10 fd_back || fail "fds not back: A $(fdcount "$PID_a") (was $base_a), netstackd $(fdcount "$NSPID_a") (was $base_ns)"
 
 step "clean shutdown; no sanitizer reports"
 stop a
