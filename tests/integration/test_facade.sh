@@ -101,6 +101,9 @@ out=$(timeout 30 "$DSOFTBUSD" --state-dir "$T/x" --socket "$T/x.sock" --interfac
 [ -e "$T/x.sock" ] && fail "a daemon that could not start left its API socket"
 out=$("$DSOFTBUSD" --backend nosuch 2>&1); rc=$?
 [ $rc = 2 ] && grep -q "option --backend 'nosuch'" <<<"$out" || fail "bad --backend: rc=$rc '$out'"
+printf '{"backend": "netstack"}' >"$T/bad.json"
+out=$("$DSOFTBUSD" --config "$T/bad.json" --state-dir "$T/x" 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "config $T/bad.json: field 'backend'" <<<"$out" || fail "bad backend key: rc=$rc '$out'"
 
 step "A and B in facade mode, trusted, B serves sha and echo, A serves sha"
 start_netstackd a
