@@ -35,8 +35,12 @@ int main(void) {
 }
 C
 export PKG_CONFIG_PATH=$libdir
+# The sanitizer build installs an instrumented library: link the probe the
+# same way.
+san=()
+[ "${DSB_TEST_SUFFIX:-}" = .asan ] && san=(-fsanitize=address,undefined)
 # shellcheck disable=SC2046
-cc -std=c17 -Wall -Werror "$prefix/probe.c" -o "$prefix/probe" \
+cc -std=c17 -Wall -Werror "${san[@]}" "$prefix/probe.c" -o "$prefix/probe" \
   $(pkg-config --cflags dsb) $(pkg-config --libs --static dsb)
 out=$("$prefix/probe")
 echo "installed library works: $out"

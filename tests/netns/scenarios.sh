@@ -200,14 +200,27 @@ scenario_proxy_calls() {
   start_all || fail "daemons did not start"
   wait_until 30 "discovery" all_see_all || fail "discovery incomplete"
   trust_all || fail "trust"
-  local out
-  out=$(dsb_on 1 call "$(cat "$(node_dir 2)/id")" echo ping hello-netns) ||
-    fail "allowed echo call failed"
-  [ "$out" = "hello-netns" ] || fail "echo reply was '$out'"
-  if dsb_on 1 call "$(cat "$(node_dir 2)/id")" bundles forbidden x 2>"$NETNS_WORK/deny.err"; then
+  local i j out n=0
+  # Every node calls echo and a samgr lookup on every other node.
+  for ((i = 1; i <= NETNS_NODES; i++)); do
+    for ((j = 1; j <= NETNS_NODES; j++)); do
+      [ "$i" = "$j" ] && continue
+      out=$(dsb_on "$i" call "$(cat "$(node_dir "$j")/id")" echo echo "from $i to $j") ||
+        fail "allowed echo call $i -> $j failed"
+      [ "$out" = "from $i to $j" ] || fail "echo $i -> $j replied '$out'"
+      dsb_on "$i" call "$(cat "$(node_dir "$j")/id")" samgr list >/dev/null ||
+        fail "samgr list $i -> $j failed"
+      n=$((n + 2))
+    done
+  done
+  # The default policy has no rule for bundles: denied, with a message.
+  if dsb_on 1 call "$(cat "$(node_dir 2)/id")" bundles list 2>"$NETNS_WORK/deny.err"; then
     fail "call with no matching rule was not denied"
   fi
   grep -qi denied "$NETNS_WORK/deny.err" || fail "denied call gave no 'denied' message"
+  grep -q "proxy.reject.denied" "$(node_dir 2)/daemon.log" ||
+    fail "the callee did not log proxy.reject.denied"
+  echo "{\"calls\": $n, \"denied\": 1}" >"$NETNS_WORK/counters.json"
 }
 
 scenario_facade_backend() {
