@@ -174,7 +174,8 @@ int dsb_disc_peers_admit(dsb_disc_peers *tab, const uint8_t *src, size_t srclen,
       if (!free_slot) {
         free_slot = c;
       }
-    } else if (c->addrlen == srclen && memcmp(c->addr, src, srclen) == 0) {
+    } else if (c->addrlen == srclen &&
+               (srclen == 0 || memcmp(c->addr, src, srclen) == 0)) {
       s = c;
       break;
     } else if (!oldest || c->last < oldest->last) {
@@ -187,8 +188,13 @@ int dsb_disc_peers_admit(dsb_disc_peers *tab, const uint8_t *src, size_t srclen,
      * is against noisy or buggy senders, not a determined flooder
      * (docs/SECURITY.md, "Discovery"). */
     s = free_slot ? free_slot : oldest;
+    if (!s) {
+      return DSB_ERR_INTERNAL; /* max_sources >= 1 is checked at creation */
+    }
     memset(s, 0, sizeof(*s));
-    memcpy(s->addr, src, srclen);
+    if (srclen) {
+      memcpy(s->addr, src, srclen); /* |src| may be NULL when srclen is 0 */
+    }
     s->addrlen = srclen;
     s->utokens = (uint64_t)tab->set.burst * DISC_UTOKENS_PER_TOKEN;
     s->last = ts;

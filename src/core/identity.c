@@ -172,6 +172,9 @@ int dsb_identity_generate(dsb_identity *ident, const dsb_rng *rng) {
   if (!ident) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
+  /* Every field is written below; zeroing first keeps the copy to *ident
+   * defined (padding included) whatever a later field addition forgets. */
+  memset(&tmp, 0, sizeof(tmp));
   rv = dsb_ed25519_keygen(rng, tmp.ed_seed, tmp.proof.ed_pk);
   if (rv != 0) {
     goto out;
@@ -200,6 +203,7 @@ int dsb_identity_from_secrets(dsb_identity *ident,
   if (!ident) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
+  memset(&tmp, 0, sizeof(tmp));
   memcpy(tmp.ed_seed, ed_seed, sizeof(tmp.ed_seed));
   memcpy(tmp.static_sk, static_sk, sizeof(tmp.static_sk));
   /* Ed25519 signatures are deterministic, so the certificate is the same

@@ -78,7 +78,8 @@ int dsb_mux_new(dsb_mux **pmux, const dsb_mem *mem, dsb_mux_role role,
   while (tsize < 2 * mux->set.max_streams) {
     tsize *= 2;
   }
-  mux->table = dsb_mem_calloc(mem, tsize, sizeof(*mux->table));
+  /* A table of stream pointers: the element size is a pointer's. */
+  mux->table = dsb_mem_calloc(mem, tsize, sizeof(mux_stream *));
   if (mux->table == NULL) {
     goto fail_table;
   }

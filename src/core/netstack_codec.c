@@ -286,13 +286,15 @@ static int ns_is_request_op(uint8_t op) {
 
 int dsb_netstack_req_encode(uint8_t *out, size_t outlen,
                             const dsb_netstack_req *req) {
-  ns_wr w = {out, out + outlen, 0};
+  ns_wr w;
   int rv = 0;
 
   if (out == NULL || req == NULL || !ns_is_request_op(req->op) ||
       req->nonce == 0) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
+  /* Only now: out + outlen on a NULL |out| would be undefined. */
+  w = (ns_wr){out, out + outlen, 0};
   ns_put_u8(&w, req->op);
   switch (req->op) {
   case DSB_NETSTACK_OP_HELLO:
@@ -492,12 +494,14 @@ static int ns_put_iface(ns_wr *w, const dsb_netstack_iface *f) {
 
 int dsb_netstack_rep_encode(uint8_t *out, size_t outlen,
                             const dsb_netstack_rep *rep) {
-  ns_wr w = {out, out + outlen, 0};
+  ns_wr w;
   int rv = 0;
 
   if (out == NULL || rep == NULL || rep->status > DSB_NETSTACK_ST_MAX) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
+  /* Only now: out + outlen on a NULL |out| would be undefined. */
+  w = (ns_wr){out, out + outlen, 0};
   if (rep->op == DSB_NETSTACK_OP_NOTICE) {
     if (rep->status == DSB_NETSTACK_ST_OK) {
       return DSB_ERR_INVALID_ARGUMENT;

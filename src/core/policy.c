@@ -398,7 +398,8 @@ static int policy_match_name(const char *pattern, const char *s, size_t len) {
   if (pattern[0] == '*' && pattern[1] == '\0') {
     return 1;
   }
-  return strlen(pattern) == len && memcmp(pattern, s, len) == 0;
+  /* len 0 may come with a NULL |s|, which memcmp must not see. */
+  return strlen(pattern) == len && (len == 0 || memcmp(pattern, s, len) == 0);
 }
 
 static int policy_match_device(const char *want, const char *peer_id) {

@@ -350,9 +350,9 @@ uint8_t dsb_rpc_status_from_err(int err) {
   if (err == DSB_ERR_PROXY_VERSION) {
     return DSB_RPC_MALFORMED;
   }
-  for (uint8_t s = 0; s <= DSB_RPC_STATUS_MAX; ++s) {
+  for (unsigned s = 0; s <= DSB_RPC_STATUS_MAX; ++s) {
     if (rpc_status_table[s].err == err) {
-      return s;
+      return (uint8_t)s;
     }
   }
   return DSB_RPC_FAILED;

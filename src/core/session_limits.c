@@ -107,8 +107,10 @@ static limits_source *limits_find(dsb_session_limits *l, const uint8_t *src,
   }
   if (l->nsources < l->max_sources) {
     e = &l->sources[l->nsources++];
-  } else {
+  } else if (oldest) {
     e = oldest;
+  } else {
+    return NULL; /* no slot at all: max_sources is 0 */
   }
   memcpy(e->addr, src, srclen);
   e->addrlen = (uint8_t)srclen;
@@ -129,6 +131,9 @@ int dsb_session_limits_admit(dsb_session_limits *limits, const uint8_t *src,
     return DSB_ERR_SESSION_HALF_OPEN_LIMIT;
   }
   e = limits_find(limits, src, srclen);
+  if (!e) {
+    return DSB_ERR_INTERNAL; /* max_sources >= 1 is set at creation */
+  }
   tat = e->tat > now ? e->tat : now;
   if (tat - now > limits->tolerance) {
     return DSB_ERR_SESSION_RATE_LIMITED;

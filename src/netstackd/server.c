@@ -279,7 +279,7 @@ static int op_connect(nsd_client *cl, const dsb_netstack_req *req) {
   p->fd = fd;
   p->poll.data = p;
   p->timer.data = p;
-  if ((rv = uv_poll_init(srv->loop, &p->poll, fd)) != 0) {
+  if (uv_poll_init(srv->loop, &p->poll, fd) != 0) {
     close(fd);
     free(p);
     return DSB_ERR_NETSTACK_SYSTEM;

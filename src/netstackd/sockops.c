@@ -113,6 +113,8 @@ static int sock_new(int *fd, uint8_t family, int type) {
 static int sock_bound(int fd, dsb_netstack_addr *bound) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof(ss);
+  /* Zeroed so that a family the kernel did not fill reads as AF_UNSPEC. */
+  memset(&ss, 0, sizeof(ss));
   if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
     return nsd_errno_to_err(errno);
   }
