@@ -243,7 +243,8 @@ void dsb_disc_peers_set_self(dsb_disc_peers *tab, const dsb_device_id *self);
  * (and takes a token), else DSB_ERR_DISC_RATE_LIMITED. dsb_disc_peers_input
  * calls it; the driver calls it for queries too. |ts| must not go back.
  * Errors: DSB_ERR_DISC_RATE_LIMITED, DSB_ERR_INVALID_ARGUMENT (srclen over
- * DSB_DISC_ADDR_MAX)
+ * DSB_DISC_ADDR_MAX), DSB_ERR_INTERNAL (a broken invariant: the source
+ * table has no slot)
  */
 DSB_MUST_CHECK int dsb_disc_peers_admit(dsb_disc_peers *tab, const uint8_t *src,
                                         size_t srclen, dsb_tstamp ts);

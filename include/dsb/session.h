@@ -350,7 +350,8 @@ void dsb_session_limits_del(dsb_session_limits *limits);
  * count is incremented; call dsb_session_limits_release once that handshake
  * completes or fails.
  * Errors: DSB_ERR_SESSION_HALF_OPEN_LIMIT, DSB_ERR_SESSION_RATE_LIMITED,
- * DSB_ERR_INVALID_ARGUMENT (srclen 0 or over the maximum).
+ * DSB_ERR_INVALID_ARGUMENT (srclen 0 or over the maximum), DSB_ERR_INTERNAL
+ * (a broken invariant: the source table has no slot).
  */
 DSB_MUST_CHECK int dsb_session_limits_admit(dsb_session_limits *limits,
                                             const uint8_t *src, size_t srclen,
