@@ -62,6 +62,11 @@
 
 static dsb_identity bench_rx_ident, bench_tx_ident;
 
+/* Settings of both ends of the throughput runs: the defaults, unless
+ * DSB_BENCH_STREAM_SETTINGS overrides some (for experiments, see main). */
+static dsb_mux_settings bench_mux_settings;
+static dsb_tcp_settings bench_tcp_settings;
+
 static double bench_mbps(uint64_t bytes, uint64_t ns) {
   return ns ? (double)bytes * 1e3 / (double)ns : 0.0;
 }
@@ -443,6 +448,7 @@ static int bench_on_established(dsb_tcp_conn *conn, const dsb_device_id *peer,
   memset(&cfg, 0, sizeof(cfg));
   cfg.loop = &n->loop;
   cfg.conn = conn;
+  cfg.settings = &bench_mux_settings;
   cfg.callbacks = &bench_mux_cb;
   cfg.user_data = n;
   if (dsb_stream_conn_new(&n->sc, &cfg) != 0) {
@@ -563,7 +569,7 @@ static void bench_mux_send(const struct sockaddr_in *addr, size_t nstreams,
   for (size_t i = 0; i < nstreams; ++i) {
     n.streams[i].left = total / nstreams + (i < total % nstreams);
   }
-  if (bench_node_init(&n, &bench_tx_ident, NULL, NULL) != 0 ||
+  if (bench_node_init(&n, &bench_tx_ident, &bench_tcp_settings, NULL) != 0 ||
       dsb_tcp_connect(n.tcp, &n.conn, (const struct sockaddr *)addr,
                       bench_rx_ident.proof.static_pk, &bench_rx_ident.id,
                       NULL) != 0) {
@@ -597,7 +603,7 @@ static double bench_mux(size_t nstreams, size_t msg_size, uint64_t total) {
     close(lfd);
     bench_mux_send(&addr, nstreams, msg_size, total);
   }
-  if (bench_node_init(&n, &bench_rx_ident, NULL, NULL) != 0) {
+  if (bench_node_init(&n, &bench_rx_ident, &bench_tcp_settings, NULL) != 0) {
     close(lfd);
     kill(pid, SIGKILL);
     (void)bench_wait_child(pid);
@@ -899,6 +905,31 @@ int main(void) {
   int failed = 0;
 
   signal(SIGPIPE, SIG_IGN);
+  dsb_mux_settings_default(&bench_mux_settings);
+  dsb_tcp_settings_default(&bench_tcp_settings);
+  if (getenv("DSB_BENCH_STREAM_SETTINGS") != NULL) {
+    /* "STREAM_WINDOW:SESSION_WINDOW:SESSION_SEND_BUFFER:WRITE_QUEUE" in
+     * bytes, 0 keeps a default: what the windows and queues cost. */
+    unsigned long v[4] = {0, 0, 0, 0};
+    if (sscanf(getenv("DSB_BENCH_STREAM_SETTINGS"), "%lu:%lu:%lu:%lu", &v[0],
+               &v[1], &v[2], &v[3]) != 4) {
+      fprintf(stderr,
+              "bench_stream: DSB_BENCH_STREAM_SETTINGS=SW:SSW:SSB:WQ\n");
+      return 2;
+    }
+    if (v[0]) {
+      bench_mux_settings.stream_window = (uint32_t)v[0];
+    }
+    if (v[1]) {
+      bench_mux_settings.session_window = (uint32_t)v[1];
+    }
+    if (v[2]) {
+      bench_mux_settings.session_send_buffer = (uint32_t)v[2];
+    }
+    if (v[3]) {
+      bench_tcp_settings.max_write_queue = v[3];
+    }
+  }
   if (dsb_identity_generate(&bench_rx_ident, NULL) != 0 ||
       dsb_identity_generate(&bench_tx_ident, NULL) != 0) {
     fprintf(stderr, "bench_stream: identity generation failed\n");
