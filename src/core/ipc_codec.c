@@ -10,167 +10,7 @@
 #include "dsb/err.h"
 #include "dsb/ipc.h"
 #include "dsb/wire.h"
-
-/* ---- cursors ------------------------------------------------------------ */
-
-typedef struct ipc_rd {
-  const uint8_t *p;
-  size_t len;
-  size_t off;
-  int err;
-} ipc_rd;
-
-typedef struct ipc_wr {
-  uint8_t *p;
-  size_t cap;
-  size_t off;
-  int err;
-} ipc_wr;
-
-static int ipc_rd_need(ipc_rd *r, size_t n) {
-  if (r->err) {
-    return 0;
-  }
-  if (r->len - r->off < n) {
-    r->err = DSB_ERR_IPC_TRUNCATED;
-    return 0;
-  }
-  return 1;
-}
-
-static uint8_t ipc_rd_u8(ipc_rd *r) {
-  uint8_t v = 0;
-  if (ipc_rd_need(r, 1)) {
-    dsb_wire_get_u8(r->p + r->off, &v);
-    r->off += 1;
-  }
-  return v;
-}
-
-static uint16_t ipc_rd_u16(ipc_rd *r) {
-  uint16_t v = 0;
-  if (ipc_rd_need(r, 2)) {
-    dsb_wire_get_u16be(r->p + r->off, &v);
-    r->off += 2;
-  }
-  return v;
-}
-
-static uint32_t ipc_rd_u32(ipc_rd *r) {
-  uint32_t v = 0;
-  if (ipc_rd_need(r, 4)) {
-    dsb_wire_get_u32be(r->p + r->off, &v);
-    r->off += 4;
-  }
-  return v;
-}
-
-static uint64_t ipc_rd_u64(ipc_rd *r) {
-  uint64_t v = 0;
-  if (ipc_rd_need(r, 8)) {
-    dsb_wire_get_u64be(r->p + r->off, &v);
-    r->off += 8;
-  }
-  return v;
-}
-
-static void ipc_rd_bytes(ipc_rd *r, uint8_t *dst, size_t n) {
-  if (ipc_rd_need(r, n)) {
-    memcpy(dst, r->p + r->off, n);
-    r->off += n;
-  } else {
-    memset(dst, 0, n);
-  }
-}
-
-typedef int (*ipc_str_check)(const uint8_t *s, size_t len);
-
-/* A string is [len u8][len bytes], validated by |check|. */
-static dsb_ipc_str ipc_rd_str(ipc_rd *r, ipc_str_check check) {
-  dsb_ipc_str s = {NULL, 0};
-  size_t n = ipc_rd_u8(r);
-  if (!ipc_rd_need(r, n)) {
-    return s;
-  }
-  if (!check(r->p + r->off, n)) {
-    r->err = DSB_ERR_IPC_BAD_STRING;
-    return s;
-  }
-  s.p = r->p + r->off;
-  s.len = n;
-  r->off += n;
-  return s;
-}
-
-static void ipc_rd_value(ipc_rd *r, int ok) {
-  if (!r->err && !ok) {
-    r->err = DSB_ERR_IPC_BAD_VALUE;
-  }
-}
-
-static int ipc_wr_need(ipc_wr *w, size_t n) {
-  if (w->err) {
-    return 0;
-  }
-  if (w->cap - w->off < n) {
-    w->err = DSB_ERR_NOBUF;
-    return 0;
-  }
-  return 1;
-}
-
-static void ipc_wr_u8(ipc_wr *w, uint8_t v) {
-  if (ipc_wr_need(w, 1)) {
-    dsb_wire_put_u8(w->p + w->off, v);
-    w->off += 1;
-  }
-}
-
-static void ipc_wr_u16(ipc_wr *w, uint16_t v) {
-  if (ipc_wr_need(w, 2)) {
-    dsb_wire_put_u16be(w->p + w->off, v);
-    w->off += 2;
-  }
-}
-
-static void ipc_wr_u32(ipc_wr *w, uint32_t v) {
-  if (ipc_wr_need(w, 4)) {
-    dsb_wire_put_u32be(w->p + w->off, v);
-    w->off += 4;
-  }
-}
-
-static void ipc_wr_u64(ipc_wr *w, uint64_t v) {
-  if (ipc_wr_need(w, 8)) {
-    dsb_wire_put_u64be(w->p + w->off, v);
-    w->off += 8;
-  }
-}
-
-static void ipc_wr_bytes(ipc_wr *w, const uint8_t *src, size_t n) {
-  if (ipc_wr_need(w, n)) {
-    dsb_wire_put_bytes(w->p + w->off, src, n);
-    w->off += n;
-  }
-}
-
-static void ipc_wr_str(ipc_wr *w, dsb_ipc_str s, ipc_str_check check) {
-  if (w->err) {
-    return;
-  }
-  if (s.len > UINT8_MAX || (s.len && !s.p) || !check(s.p, s.len)) {
-    w->err = DSB_ERR_IPC_BAD_STRING;
-    return;
-  }
-  ipc_wr_u8(w, (uint8_t)s.len);
-  ipc_wr_bytes(w, s.p, s.len);
-}
-
-static void ipc_wr_value(ipc_wr *w, int ok) {
-  if (!w->err && !ok) {
-    w->err = DSB_ERR_IPC_BAD_VALUE;
-  }
-}
+#include "ipc_wire.h"
 
 /* ---- names -------------------------------------------------------------- */
 
@@ -281,99 +121,96 @@ static int ipc_addr_valid(const uint8_t *s, size_t len) {
   return len <= DSB_IPC_ADDR_MAX && dsb_ipc_label_valid(s, len);
 }
 
-static void ipc_rd_id(ipc_rd *r, dsb_device_id *id) {
-  ipc_rd_bytes(r, id->b, sizeof(id->b));
-}
-
-static void ipc_rd_peer(ipc_rd *r, dsb_ipc_peer *e) {
+static void ipc_rd_peer(dsb_ipc_rd *r, dsb_ipc_peer *e) {
   memset(e, 0, sizeof(*e));
-  ipc_rd_id(r, &e->id);
-  e->name = ipc_rd_str(r, dsb_ipc_name_valid);
-  e->trust = ipc_rd_u8(r);
-  ipc_rd_value(r, e->trust <= DSB_IPC_TRUST_BLOCKED);
-  e->session = ipc_rd_u8(r);
-  ipc_rd_value(r, e->session <= DSB_IPC_SESSION_ESTABLISHED);
-  e->naddrs = ipc_rd_u8(r);
+  dsb_ipc_rd_id(r, &e->id);
+  e->name = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_name_valid);
+  e->trust = dsb_ipc_rd_u8(r);
+  dsb_ipc_rd_value(r, e->trust <= DSB_IPC_TRUST_BLOCKED);
+  e->session = dsb_ipc_rd_u8(r);
+  dsb_ipc_rd_value(r, e->session <= DSB_IPC_SESSION_ESTABLISHED);
+  e->naddrs = dsb_ipc_rd_u8(r);
   if (!r->err && e->naddrs > DSB_IPC_MAX_ADDRS) {
     r->err = DSB_ERR_IPC_TOO_MANY;
   }
   for (size_t i = 0; !r->err && i < e->naddrs; ++i) {
-    e->addrs[i] = ipc_rd_str(r, ipc_addr_valid);
+    e->addrs[i] = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, ipc_addr_valid);
   }
-  e->nservices = ipc_rd_u8(r);
+  e->nservices = dsb_ipc_rd_u8(r);
   if (!r->err && e->nservices > DSB_IPC_MAX_SERVICES) {
     r->err = DSB_ERR_IPC_TOO_MANY;
   }
   for (size_t i = 0; !r->err && i < e->nservices; ++i) {
-    e->services[i] = ipc_rd_str(r, dsb_ipc_service_valid);
+    e->services[i] =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_service_valid);
   }
 }
 
-static void ipc_rd_trust(ipc_rd *r, dsb_ipc_trust_entry *e) {
+static void ipc_rd_trust(dsb_ipc_rd *r, dsb_ipc_trust_entry *e) {
   memset(e, 0, sizeof(*e));
-  ipc_rd_id(r, &e->id);
-  e->state = ipc_rd_u8(r);
-  ipc_rd_value(r, e->state <= DSB_IPC_TRUST_BLOCKED);
-  e->name = ipc_rd_str(r, dsb_ipc_name_valid);
+  dsb_ipc_rd_id(r, &e->id);
+  e->state = dsb_ipc_rd_u8(r);
+  dsb_ipc_rd_value(r, e->state <= DSB_IPC_TRUST_BLOCKED);
+  e->name = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_name_valid);
 }
 
-static void ipc_rd_counter(ipc_rd *r, dsb_ipc_counter *e) {
+static void ipc_rd_counter(dsb_ipc_rd *r, dsb_ipc_counter *e) {
   memset(e, 0, sizeof(*e));
-  e->name = ipc_rd_str(r, dsb_ipc_label_valid);
-  e->value = ipc_rd_u64(r);
-}
-
-static long ipc_wr_done(ipc_wr *w) {
-  return w->err ? w->err : (long)w->off;
+  e->name = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_label_valid);
+  e->value = dsb_ipc_rd_u64(r);
 }
 
 long dsb_ipc_peer_encode(uint8_t *dst, size_t dstlen, const dsb_ipc_peer *e) {
-  ipc_wr w = {dst, dst ? dstlen : 0, 0, 0};
+  dsb_ipc_wr w;
+  dsb_ipc_wr_init(&w, dst, dstlen);
   if (!e) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
   if (e->naddrs > DSB_IPC_MAX_ADDRS || e->nservices > DSB_IPC_MAX_SERVICES) {
     return DSB_ERR_IPC_TOO_MANY;
   }
-  ipc_wr_bytes(&w, e->id.b, sizeof(e->id.b));
-  ipc_wr_str(&w, e->name, dsb_ipc_name_valid);
-  ipc_wr_value(&w, e->trust <= DSB_IPC_TRUST_BLOCKED &&
-                       e->session <= DSB_IPC_SESSION_ESTABLISHED);
-  ipc_wr_u8(&w, e->trust);
-  ipc_wr_u8(&w, e->session);
-  ipc_wr_u8(&w, e->naddrs);
+  dsb_ipc_wr_bytes(&w, e->id.b, sizeof(e->id.b));
+  dsb_ipc_wr_str(&w, e->name, DSB_IPC_WIRE_STR8, dsb_ipc_name_valid);
+  dsb_ipc_wr_value(&w, e->trust <= DSB_IPC_TRUST_BLOCKED &&
+                           e->session <= DSB_IPC_SESSION_ESTABLISHED);
+  dsb_ipc_wr_u8(&w, e->trust);
+  dsb_ipc_wr_u8(&w, e->session);
+  dsb_ipc_wr_u8(&w, e->naddrs);
   for (size_t i = 0; i < e->naddrs; ++i) {
-    ipc_wr_str(&w, e->addrs[i], ipc_addr_valid);
+    dsb_ipc_wr_str(&w, e->addrs[i], DSB_IPC_WIRE_STR8, ipc_addr_valid);
   }
-  ipc_wr_u8(&w, e->nservices);
+  dsb_ipc_wr_u8(&w, e->nservices);
   for (size_t i = 0; i < e->nservices; ++i) {
-    ipc_wr_str(&w, e->services[i], dsb_ipc_service_valid);
+    dsb_ipc_wr_str(&w, e->services[i], DSB_IPC_WIRE_STR8,
+                   dsb_ipc_service_valid);
   }
-  return ipc_wr_done(&w);
+  return dsb_ipc_wr_done(&w);
 }
 
 long dsb_ipc_trust_entry_encode(uint8_t *dst, size_t dstlen,
                                 const dsb_ipc_trust_entry *e) {
-  ipc_wr w = {dst, dst ? dstlen : 0, 0, 0};
+  dsb_ipc_wr w;
+  dsb_ipc_wr_init(&w, dst, dstlen);
   if (!e) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
-  ipc_wr_bytes(&w, e->id.b, sizeof(e->id.b));
-  ipc_wr_value(&w, e->state <= DSB_IPC_TRUST_BLOCKED);
-  ipc_wr_u8(&w, e->state);
-  ipc_wr_str(&w, e->name, dsb_ipc_name_valid);
-  return ipc_wr_done(&w);
+  dsb_ipc_wr_bytes(&w, e->id.b, sizeof(e->id.b));
+  dsb_ipc_wr_value(&w, e->state <= DSB_IPC_TRUST_BLOCKED);
+  dsb_ipc_wr_u8(&w, e->state);
+  dsb_ipc_wr_str(&w, e->name, DSB_IPC_WIRE_STR8, dsb_ipc_name_valid);
+  return dsb_ipc_wr_done(&w);
 }
 
 long dsb_ipc_counter_encode(uint8_t *dst, size_t dstlen,
                             const dsb_ipc_counter *e) {
-  ipc_wr w = {dst, dst ? dstlen : 0, 0, 0};
+  dsb_ipc_wr w;
+  dsb_ipc_wr_init(&w, dst, dstlen);
   if (!e) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
-  ipc_wr_str(&w, e->name, dsb_ipc_label_valid);
-  ipc_wr_u64(&w, e->value);
-  return ipc_wr_done(&w);
+  dsb_ipc_wr_str(&w, e->name, DSB_IPC_WIRE_STR8, dsb_ipc_label_valid);
+  dsb_ipc_wr_u64(&w, e->value);
+  return dsb_ipc_wr_done(&w);
 }
 
 /* Which entry kind a list reply of |op| carries; 0 if it is not a list. */
@@ -392,10 +229,11 @@ static uint8_t ipc_list_kind(uint8_t op) {
 /* Walk |count| entries of |kind| in (p, len); they must fill it exactly. */
 static int ipc_list_check(uint8_t kind, uint16_t count, const uint8_t *p,
                           size_t len) {
-  ipc_rd r = {p, p ? len : 0, 0, 0};
+  dsb_ipc_rd r;
   if (len && !p) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
+  dsb_ipc_rd_init(&r, p, len, 0);
   for (uint16_t i = 0; i < count && !r.err; ++i) {
     switch (kind) {
     case DSB_IPC_OP_PEERS: {
@@ -415,10 +253,7 @@ static int ipc_list_check(uint8_t kind, uint16_t count, const uint8_t *p,
     }
     }
   }
-  if (r.err) {
-    return r.err;
-  }
-  return r.off == r.len ? 0 : DSB_ERR_IPC_TRAILING;
+  return dsb_ipc_rd_done(&r);
 }
 
 void dsb_ipc_iter_init(dsb_ipc_iter *it, const dsb_ipc_list *list) {
@@ -433,7 +268,8 @@ void dsb_ipc_iter_init(dsb_ipc_iter *it, const dsb_ipc_list *list) {
     if (!it->left) {                                                           \
       return 0;                                                                \
     }                                                                          \
-    ipc_rd r = {it->p, it->len, it->off, 0};                                   \
+    dsb_ipc_rd r;                                                              \
+    dsb_ipc_rd_init(&r, it->p, it->len, it->off);                              \
     reader(&r, e);                                                             \
     if (r.err) {                                                               \
       it->left = 0;                                                            \
@@ -464,29 +300,29 @@ int dsb_ipc_peek(uint8_t *op, uint64_t *nonce, const uint8_t *in,
 }
 
 /* Payload of a successful reply or of a request/event, by op. */
-static void ipc_rd_payload(ipc_rd *r, dsb_ipc_msg *m) {
+static void ipc_rd_payload(dsb_ipc_rd *r, dsb_ipc_msg *m) {
   switch (m->op) {
   case DSB_IPC_OP_HELLO:
-    m->u.hello.version = ipc_rd_u8(r);
-    m->u.hello.flags = ipc_rd_u8(r);
+    m->u.hello.version = dsb_ipc_rd_u8(r);
+    m->u.hello.flags = dsb_ipc_rd_u8(r);
     if (!r->err && m->u.hello.version != DSB_IPC_VERSION) {
       r->err = DSB_ERR_IPC_VERSION;
     }
-    ipc_rd_value(r, (m->u.hello.flags & ~DSB_IPC_HELLO_PEER_EVENTS) == 0);
+    dsb_ipc_rd_value(r, (m->u.hello.flags & ~DSB_IPC_HELLO_PEER_EVENTS) == 0);
     break;
   case DSB_IPC_OP_HELLO | DSB_IPC_REPLY_BIT:
-    m->u.hello_r.version = ipc_rd_u8(r);
+    m->u.hello_r.version = dsb_ipc_rd_u8(r);
     if (!r->err && m->u.hello_r.version != DSB_IPC_VERSION) {
       r->err = DSB_ERR_IPC_VERSION;
     }
-    ipc_rd_id(r, &m->u.hello_r.id);
+    dsb_ipc_rd_id(r, &m->u.hello_r.id);
     break;
   case DSB_IPC_OP_ID | DSB_IPC_REPLY_BIT:
-    ipc_rd_id(r, &m->u.id_r.id);
-    m->u.id_r.name = ipc_rd_str(r, dsb_ipc_name_valid);
-    ipc_rd_bytes(r, m->u.id_r.ed_pk, sizeof(m->u.id_r.ed_pk));
-    ipc_rd_bytes(r, m->u.id_r.static_pk, sizeof(m->u.id_r.static_pk));
-    m->u.id_r.port = ipc_rd_u16(r);
+    dsb_ipc_rd_id(r, &m->u.id_r.id);
+    m->u.id_r.name = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_name_valid);
+    dsb_ipc_rd_bytes(r, m->u.id_r.ed_pk, sizeof(m->u.id_r.ed_pk));
+    dsb_ipc_rd_bytes(r, m->u.id_r.static_pk, sizeof(m->u.id_r.static_pk));
+    m->u.id_r.port = dsb_ipc_rd_u16(r);
     break;
   case DSB_IPC_OP_ID:
   case DSB_IPC_OP_TRUST_SET | DSB_IPC_REPLY_BIT:
@@ -496,13 +332,13 @@ static void ipc_rd_payload(ipc_rd *r, dsb_ipc_msg *m) {
   case DSB_IPC_OP_PEERS:
   case DSB_IPC_OP_TRUST_LIST:
   case DSB_IPC_OP_STATUS:
-    m->u.list.start = ipc_rd_u16(r);
+    m->u.list.start = dsb_ipc_rd_u16(r);
     break;
   case DSB_IPC_OP_PEERS | DSB_IPC_REPLY_BIT:
   case DSB_IPC_OP_TRUST_LIST | DSB_IPC_REPLY_BIT:
   case DSB_IPC_OP_STATUS | DSB_IPC_REPLY_BIT: {
-    m->u.list_r.total = ipc_rd_u16(r);
-    m->u.list_r.count = ipc_rd_u16(r);
+    m->u.list_r.total = dsb_ipc_rd_u16(r);
+    m->u.list_r.count = dsb_ipc_rd_u16(r);
     if (r->err) {
       break;
     }
@@ -522,43 +358,47 @@ static void ipc_rd_payload(ipc_rd *r, dsb_ipc_msg *m) {
     break;
   }
   case DSB_IPC_OP_TRUST_SET:
-    ipc_rd_id(r, &m->u.trust_set.id);
-    m->u.trust_set.state = ipc_rd_u8(r);
-    ipc_rd_value(r, m->u.trust_set.state <= DSB_IPC_TRUST_BLOCKED);
+    dsb_ipc_rd_id(r, &m->u.trust_set.id);
+    m->u.trust_set.state = dsb_ipc_rd_u8(r);
+    dsb_ipc_rd_value(r, m->u.trust_set.state <= DSB_IPC_TRUST_BLOCKED);
     break;
   case DSB_IPC_OP_PUBLISH:
   case DSB_IPC_OP_WITHDRAW:
-    m->u.service.service = ipc_rd_str(r, dsb_ipc_service_valid);
+    m->u.service.service =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_service_valid);
     break;
   case DSB_IPC_OP_OPEN:
-    ipc_rd_id(r, &m->u.open.id);
-    m->u.open.service = ipc_rd_str(r, dsb_ipc_service_valid);
-    m->u.open.priority = ipc_rd_u8(r);
-    ipc_rd_value(r, m->u.open.priority <= DSB_IPC_PRIORITY_MAX);
-    m->u.open.flags = ipc_rd_u8(r);
-    ipc_rd_value(r, m->u.open.flags == 0);
+    dsb_ipc_rd_id(r, &m->u.open.id);
+    m->u.open.service =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_service_valid);
+    m->u.open.priority = dsb_ipc_rd_u8(r);
+    dsb_ipc_rd_value(r, m->u.open.priority <= DSB_IPC_PRIORITY_MAX);
+    m->u.open.flags = dsb_ipc_rd_u8(r);
+    dsb_ipc_rd_value(r, m->u.open.flags == 0);
     break;
   case DSB_IPC_OP_OPEN | DSB_IPC_REPLY_BIT:
-    m->u.open_r.stream = ipc_rd_u32(r);
+    m->u.open_r.stream = dsb_ipc_rd_u32(r);
     break;
   case DSB_IPC_EV_PEER_UP:
-    ipc_rd_id(r, &m->u.peer_up.id);
-    m->u.peer_up.name = ipc_rd_str(r, dsb_ipc_name_valid);
+    dsb_ipc_rd_id(r, &m->u.peer_up.id);
+    m->u.peer_up.name =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_name_valid);
     break;
   case DSB_IPC_EV_PEER_DOWN:
-    ipc_rd_id(r, &m->u.peer_down.id);
+    dsb_ipc_rd_id(r, &m->u.peer_down.id);
     break;
   case DSB_IPC_EV_STREAM_INCOMING:
-    m->u.incoming.stream = ipc_rd_u32(r);
-    ipc_rd_id(r, &m->u.incoming.id);
-    m->u.incoming.service = ipc_rd_str(r, dsb_ipc_service_valid);
-    m->u.incoming.priority = ipc_rd_u8(r);
-    ipc_rd_value(r, m->u.incoming.priority <= DSB_IPC_PRIORITY_MAX);
+    m->u.incoming.stream = dsb_ipc_rd_u32(r);
+    dsb_ipc_rd_id(r, &m->u.incoming.id);
+    m->u.incoming.service =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_service_valid);
+    m->u.incoming.priority = dsb_ipc_rd_u8(r);
+    dsb_ipc_rd_value(r, m->u.incoming.priority <= DSB_IPC_PRIORITY_MAX);
     break;
   case DSB_IPC_EV_STREAM_END:
-    m->u.stream_end.stream = ipc_rd_u32(r);
-    m->u.stream_end.status = (int32_t)ipc_rd_u32(r);
-    ipc_rd_value(r, m->u.stream_end.status <= 0);
+    m->u.stream_end.stream = dsb_ipc_rd_u32(r);
+    m->u.stream_end.status = (int32_t)dsb_ipc_rd_u32(r);
+    dsb_ipc_rd_value(r, m->u.stream_end.status <= 0);
     break;
   default:
     r->err = DSB_ERR_IPC_UNKNOWN_OP;
@@ -581,21 +421,20 @@ int dsb_ipc_decode(dsb_ipc_msg *msg, const uint8_t *in, size_t inlen) {
   memset(&m, 0, sizeof(m));
   m.op = op;
   m.nonce = nonce;
-  ipc_rd r = {in, inlen - DSB_IPC_NONCE_LEN, 1, 0};
+  dsb_ipc_rd r;
+  dsb_ipc_rd_init(&r, in, inlen - DSB_IPC_NONCE_LEN, 1);
   if (dsb_ipc_op_is_reply(op)) {
-    m.status = (int32_t)ipc_rd_u32(&r);
-    ipc_rd_value(&r, m.status <= 0);
+    m.status = (int32_t)dsb_ipc_rd_u32(&r);
+    dsb_ipc_rd_value(&r, m.status <= 0);
     /* The generic error reply exists only to carry a failure. */
-    ipc_rd_value(&r, op != DSB_IPC_OP_ERROR || m.status != 0);
+    dsb_ipc_rd_value(&r, op != DSB_IPC_OP_ERROR || m.status != 0);
   }
   if (!r.err && m.status == 0) {
     ipc_rd_payload(&r, &m);
   }
-  if (r.err) {
-    return r.err;
-  }
-  if (r.off != r.len) {
-    return DSB_ERR_IPC_TRAILING;
+  rv = dsb_ipc_rd_done(&r);
+  if (rv) {
+    return rv;
   }
   *msg = m;
   return 0;
@@ -603,35 +442,36 @@ int dsb_ipc_decode(dsb_ipc_msg *msg, const uint8_t *in, size_t inlen) {
 
 long dsb_ipc_encode_status(uint8_t *dst, size_t dstlen, uint8_t op,
                            uint64_t nonce, int32_t status) {
-  ipc_wr w = {dst, dst ? dstlen : 0, 0, 0};
+  dsb_ipc_wr w;
+  dsb_ipc_wr_init(&w, dst, dstlen);
   uint8_t rop = dsb_ipc_op_is_request(op) ? (uint8_t)(op | DSB_IPC_REPLY_BIT)
                                           : (uint8_t)DSB_IPC_OP_ERROR;
   if (status > 0 || (status == 0 && rop == DSB_IPC_OP_ERROR)) {
     return DSB_ERR_IPC_BAD_VALUE;
   }
-  ipc_wr_u8(&w, rop);
-  ipc_wr_u32(&w, (uint32_t)status);
-  ipc_wr_u64(&w, nonce);
-  return ipc_wr_done(&w);
+  dsb_ipc_wr_u8(&w, rop);
+  dsb_ipc_wr_u32(&w, (uint32_t)status);
+  dsb_ipc_wr_u64(&w, nonce);
+  return dsb_ipc_wr_done(&w);
 }
 
-static void ipc_wr_payload(ipc_wr *w, const dsb_ipc_msg *m) {
+static void ipc_wr_payload(dsb_ipc_wr *w, const dsb_ipc_msg *m) {
   switch (m->op) {
   case DSB_IPC_OP_HELLO:
-    ipc_wr_value(w, (m->u.hello.flags & ~DSB_IPC_HELLO_PEER_EVENTS) == 0);
-    ipc_wr_u8(w, m->u.hello.version);
-    ipc_wr_u8(w, m->u.hello.flags);
+    dsb_ipc_wr_value(w, (m->u.hello.flags & ~DSB_IPC_HELLO_PEER_EVENTS) == 0);
+    dsb_ipc_wr_u8(w, m->u.hello.version);
+    dsb_ipc_wr_u8(w, m->u.hello.flags);
     break;
   case DSB_IPC_OP_HELLO | DSB_IPC_REPLY_BIT:
-    ipc_wr_u8(w, m->u.hello_r.version);
-    ipc_wr_bytes(w, m->u.hello_r.id.b, DSB_DEVICE_ID_LEN);
+    dsb_ipc_wr_u8(w, m->u.hello_r.version);
+    dsb_ipc_wr_bytes(w, m->u.hello_r.id.b, DSB_DEVICE_ID_LEN);
     break;
   case DSB_IPC_OP_ID | DSB_IPC_REPLY_BIT:
-    ipc_wr_bytes(w, m->u.id_r.id.b, DSB_DEVICE_ID_LEN);
-    ipc_wr_str(w, m->u.id_r.name, dsb_ipc_name_valid);
-    ipc_wr_bytes(w, m->u.id_r.ed_pk, sizeof(m->u.id_r.ed_pk));
-    ipc_wr_bytes(w, m->u.id_r.static_pk, sizeof(m->u.id_r.static_pk));
-    ipc_wr_u16(w, m->u.id_r.port);
+    dsb_ipc_wr_bytes(w, m->u.id_r.id.b, DSB_DEVICE_ID_LEN);
+    dsb_ipc_wr_str(w, m->u.id_r.name, DSB_IPC_WIRE_STR8, dsb_ipc_name_valid);
+    dsb_ipc_wr_bytes(w, m->u.id_r.ed_pk, sizeof(m->u.id_r.ed_pk));
+    dsb_ipc_wr_bytes(w, m->u.id_r.static_pk, sizeof(m->u.id_r.static_pk));
+    dsb_ipc_wr_u16(w, m->u.id_r.port);
     break;
   case DSB_IPC_OP_ID:
   case DSB_IPC_OP_TRUST_SET | DSB_IPC_REPLY_BIT:
@@ -641,7 +481,7 @@ static void ipc_wr_payload(ipc_wr *w, const dsb_ipc_msg *m) {
   case DSB_IPC_OP_PEERS:
   case DSB_IPC_OP_TRUST_LIST:
   case DSB_IPC_OP_STATUS:
-    ipc_wr_u16(w, m->u.list.start);
+    dsb_ipc_wr_u16(w, m->u.list.start);
     break;
   case DSB_IPC_OP_PEERS | DSB_IPC_REPLY_BIT:
   case DSB_IPC_OP_TRUST_LIST | DSB_IPC_REPLY_BIT:
@@ -659,49 +499,52 @@ static void ipc_wr_payload(ipc_wr *w, const dsb_ipc_msg *m) {
       w->err = rv;
       break;
     }
-    ipc_wr_u16(w, l->total);
-    ipc_wr_u16(w, l->count);
-    ipc_wr_bytes(w, l->p, l->len);
+    dsb_ipc_wr_u16(w, l->total);
+    dsb_ipc_wr_u16(w, l->count);
+    dsb_ipc_wr_bytes(w, l->p, l->len);
     break;
   }
   case DSB_IPC_OP_TRUST_SET:
-    ipc_wr_value(w, m->u.trust_set.state <= DSB_IPC_TRUST_BLOCKED);
-    ipc_wr_bytes(w, m->u.trust_set.id.b, DSB_DEVICE_ID_LEN);
-    ipc_wr_u8(w, m->u.trust_set.state);
+    dsb_ipc_wr_value(w, m->u.trust_set.state <= DSB_IPC_TRUST_BLOCKED);
+    dsb_ipc_wr_bytes(w, m->u.trust_set.id.b, DSB_DEVICE_ID_LEN);
+    dsb_ipc_wr_u8(w, m->u.trust_set.state);
     break;
   case DSB_IPC_OP_PUBLISH:
   case DSB_IPC_OP_WITHDRAW:
-    ipc_wr_str(w, m->u.service.service, dsb_ipc_service_valid);
+    dsb_ipc_wr_str(w, m->u.service.service, DSB_IPC_WIRE_STR8,
+                   dsb_ipc_service_valid);
     break;
   case DSB_IPC_OP_OPEN:
-    ipc_wr_value(w, m->u.open.priority <= DSB_IPC_PRIORITY_MAX &&
-                        m->u.open.flags == 0);
-    ipc_wr_bytes(w, m->u.open.id.b, DSB_DEVICE_ID_LEN);
-    ipc_wr_str(w, m->u.open.service, dsb_ipc_service_valid);
-    ipc_wr_u8(w, m->u.open.priority);
-    ipc_wr_u8(w, m->u.open.flags);
+    dsb_ipc_wr_value(w, m->u.open.priority <= DSB_IPC_PRIORITY_MAX &&
+                            m->u.open.flags == 0);
+    dsb_ipc_wr_bytes(w, m->u.open.id.b, DSB_DEVICE_ID_LEN);
+    dsb_ipc_wr_str(w, m->u.open.service, DSB_IPC_WIRE_STR8,
+                   dsb_ipc_service_valid);
+    dsb_ipc_wr_u8(w, m->u.open.priority);
+    dsb_ipc_wr_u8(w, m->u.open.flags);
     break;
   case DSB_IPC_OP_OPEN | DSB_IPC_REPLY_BIT:
-    ipc_wr_u32(w, m->u.open_r.stream);
+    dsb_ipc_wr_u32(w, m->u.open_r.stream);
     break;
   case DSB_IPC_EV_PEER_UP:
-    ipc_wr_bytes(w, m->u.peer_up.id.b, DSB_DEVICE_ID_LEN);
-    ipc_wr_str(w, m->u.peer_up.name, dsb_ipc_name_valid);
+    dsb_ipc_wr_bytes(w, m->u.peer_up.id.b, DSB_DEVICE_ID_LEN);
+    dsb_ipc_wr_str(w, m->u.peer_up.name, DSB_IPC_WIRE_STR8, dsb_ipc_name_valid);
     break;
   case DSB_IPC_EV_PEER_DOWN:
-    ipc_wr_bytes(w, m->u.peer_down.id.b, DSB_DEVICE_ID_LEN);
+    dsb_ipc_wr_bytes(w, m->u.peer_down.id.b, DSB_DEVICE_ID_LEN);
     break;
   case DSB_IPC_EV_STREAM_INCOMING:
-    ipc_wr_value(w, m->u.incoming.priority <= DSB_IPC_PRIORITY_MAX);
-    ipc_wr_u32(w, m->u.incoming.stream);
-    ipc_wr_bytes(w, m->u.incoming.id.b, DSB_DEVICE_ID_LEN);
-    ipc_wr_str(w, m->u.incoming.service, dsb_ipc_service_valid);
-    ipc_wr_u8(w, m->u.incoming.priority);
+    dsb_ipc_wr_value(w, m->u.incoming.priority <= DSB_IPC_PRIORITY_MAX);
+    dsb_ipc_wr_u32(w, m->u.incoming.stream);
+    dsb_ipc_wr_bytes(w, m->u.incoming.id.b, DSB_DEVICE_ID_LEN);
+    dsb_ipc_wr_str(w, m->u.incoming.service, DSB_IPC_WIRE_STR8,
+                   dsb_ipc_service_valid);
+    dsb_ipc_wr_u8(w, m->u.incoming.priority);
     break;
   case DSB_IPC_EV_STREAM_END:
-    ipc_wr_value(w, m->u.stream_end.status <= 0);
-    ipc_wr_u32(w, m->u.stream_end.stream);
-    ipc_wr_u32(w, (uint32_t)m->u.stream_end.status);
+    dsb_ipc_wr_value(w, m->u.stream_end.status <= 0);
+    dsb_ipc_wr_u32(w, m->u.stream_end.stream);
+    dsb_ipc_wr_u32(w, (uint32_t)m->u.stream_end.status);
     break;
   default:
     w->err = DSB_ERR_IPC_UNKNOWN_OP;
@@ -726,15 +569,16 @@ long dsb_ipc_encode(uint8_t *dst, size_t dstlen, const dsb_ipc_msg *msg) {
   /* Encode at most one maximum message so the size cap is the only limit
    * a large caller buffer can reach. */
   size_t cap = dstlen > DSB_IPC_MAX_MSG ? DSB_IPC_MAX_MSG : dstlen;
-  ipc_wr w = {dst, dst ? cap : 0, 0, 0};
-  ipc_wr_u8(&w, op);
+  dsb_ipc_wr w;
+  dsb_ipc_wr_init(&w, dst, cap);
+  dsb_ipc_wr_u8(&w, op);
   if (dsb_ipc_op_is_reply(op)) {
-    ipc_wr_u32(&w, 0);
+    dsb_ipc_wr_u32(&w, 0);
   }
   ipc_wr_payload(&w, msg);
-  ipc_wr_u64(&w, msg->nonce);
+  dsb_ipc_wr_u64(&w, msg->nonce);
   if (w.err == DSB_ERR_NOBUF && dstlen > DSB_IPC_MAX_MSG) {
     return DSB_ERR_IPC_OVERSIZE;
   }
-  return ipc_wr_done(&w);
+  return dsb_ipc_wr_done(&w);
 }

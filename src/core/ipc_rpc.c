@@ -2,8 +2,9 @@
  * ipc_rpc.c - the remote-call ops of the local API (include/dsb/ipc_rpc.h,
  * docs/PROTOCOL.md "Local API: remote calls"). Sans-IO, no allocation.
  *
- * Cursor reads and writes keep a sticky error: every access checks the
- * remaining length first and the first failure wins.
+ * Reads and writes go through the shared bounded cursors (ipc_wire.h):
+ * every access checks the remaining length first and the first failure
+ * wins.
  */
 #include <string.h>
 
@@ -11,20 +12,7 @@
 #include "dsb/ipc_rpc.h"
 #include "dsb/rpc.h"
 #include "dsb/wire.h"
-
-typedef struct rpcipc_rd {
-  const uint8_t *p;
-  size_t len;
-  size_t off;
-  int err;
-} rpcipc_rd;
-
-typedef struct rpcipc_wr {
-  uint8_t *p;
-  size_t cap;
-  size_t off;
-  int err;
-} rpcipc_wr;
+#include "ipc_wire.h"
 
 /* ---- names -------------------------------------------------------------- */
 
@@ -48,8 +36,10 @@ static int rpcipc_version_ok(const uint8_t *s, size_t len) {
   return 1;
 }
 
-static int rpcipc_desc_ok(const uint8_t *s, size_t len) {
-  if (len > DSB_IPC_RPC_DESC_MAX) {
+/* Descriptions and explanations are printable ASCII: they are shown on
+ * terminals. */
+static int rpcipc_printable(const uint8_t *s, size_t len, size_t max) {
+  if (len > max) {
     return 0;
   }
   for (size_t i = 0; i < len; ++i) {
@@ -60,17 +50,12 @@ static int rpcipc_desc_ok(const uint8_t *s, size_t len) {
   return 1;
 }
 
-/* Explanations are printable ASCII too (they are shown on terminals). */
+static int rpcipc_desc_ok(const uint8_t *s, size_t len) {
+  return rpcipc_printable(s, len, DSB_IPC_RPC_DESC_MAX);
+}
+
 static int rpcipc_text_ok(const uint8_t *s, size_t len) {
-  if (len > DSB_IPC_RPC_EXPLAIN_MAX) {
-    return 0;
-  }
-  for (size_t i = 0; i < len; ++i) {
-    if (s[i] < 0x20 || s[i] > 0x7e) {
-      return 0;
-    }
-  }
-  return 1;
+  return rpcipc_printable(s, len, DSB_IPC_RPC_EXPLAIN_MAX);
 }
 
 /* ---- ops ---------------------------------------------------------------- */
@@ -117,109 +102,24 @@ size_t dsb_ipc_rpc_call_payload_max(size_t servicelen, size_t methodlen) {
 
 /* ---- reading ------------------------------------------------------------ */
 
-static int rpcipc_need(rpcipc_rd *r, size_t n) {
-  if (r->err) {
-    return 0;
-  }
-  if (r->len - r->off < n) {
-    r->err = DSB_ERR_IPC_TRUNCATED;
-    return 0;
-  }
-  return 1;
+static void rpcipc_rd_svc(dsb_ipc_rd *r, dsb_ipc_rpc_svc *s) {
+  s->name = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+  s->description = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_desc_ok);
 }
 
-static uint8_t rpcipc_u8(rpcipc_rd *r) {
-  uint8_t v = 0;
-  if (rpcipc_need(r, 1)) {
-    dsb_wire_get_u8(r->p + r->off, &v);
-    r->off += 1;
-  }
-  return v;
-}
-
-static uint32_t rpcipc_u32(rpcipc_rd *r) {
-  uint32_t v = 0;
-  if (rpcipc_need(r, 4)) {
-    dsb_wire_get_u32be(r->p + r->off, &v);
-    r->off += 4;
-  }
-  return v;
-}
-
-static uint64_t rpcipc_u64(rpcipc_rd *r) {
-  uint64_t v = 0;
-  if (rpcipc_need(r, 8)) {
-    dsb_wire_get_u64be(r->p + r->off, &v);
-    r->off += 8;
-  }
-  return v;
-}
-
-static void rpcipc_id(rpcipc_rd *r, dsb_device_id *id) {
-  memset(id, 0, sizeof(*id));
-  if (rpcipc_need(r, DSB_DEVICE_ID_LEN)) {
-    memcpy(id->b, r->p + r->off, DSB_DEVICE_ID_LEN);
-    r->off += DSB_DEVICE_ID_LEN;
-  }
-}
-
-/* [len][bytes] with a u8 (|wide| 0) or u16 (|wide| 1) length. */
-static dsb_ipc_str rpcipc_str(rpcipc_rd *r, int wide,
-                              int (*check)(const uint8_t *, size_t)) {
-  dsb_ipc_str s = {NULL, 0};
-  size_t n = rpcipc_u8(r);
-  if (wide) {
-    n = (n << 8) | rpcipc_u8(r);
-  }
-  if (!rpcipc_need(r, n)) {
-    return s;
-  }
-  if (!check(r->p + r->off, n)) {
-    r->err = DSB_ERR_IPC_BAD_STRING;
-    return s;
-  }
-  s.p = r->p + r->off;
-  s.len = n;
-  r->off += n;
-  return s;
-}
-
-/* [len u32][bytes]: the length is bounded by what remains. */
-static dsb_ipc_str rpcipc_blob(rpcipc_rd *r) {
-  dsb_ipc_str s = {NULL, 0};
-  uint32_t n = rpcipc_u32(r);
-  if (!rpcipc_need(r, n)) {
-    return s;
-  }
-  s.p = r->p + r->off;
-  s.len = n;
-  r->off += n;
-  return s;
-}
-
-static void rpcipc_value(rpcipc_rd *r, int ok) {
-  if (!r->err && !ok) {
-    r->err = DSB_ERR_IPC_BAD_VALUE;
-  }
-}
-
-static void rpcipc_rd_svc(rpcipc_rd *r, dsb_ipc_rpc_svc *s) {
-  s->name = rpcipc_str(r, 0, rpcipc_name_ok);
-  s->description = rpcipc_str(r, 0, rpcipc_desc_ok);
-}
-
-static void rpcipc_rd_payload(rpcipc_rd *r, dsb_ipc_rpc_msg *m) {
+static void rpcipc_rd_payload(dsb_ipc_rd *r, dsb_ipc_rpc_msg *m) {
   switch (m->op) {
   case DSB_IPC_OP_RPC_SERVICE_ADD:
     rpcipc_rd_svc(r, &m->u.service_add);
     break;
   case DSB_IPC_OP_RPC_SERVICE_REMOVE:
-    m->u.service_remove = rpcipc_str(r, 0, rpcipc_name_ok);
+    m->u.service_remove = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
     break;
   case DSB_IPC_OP_RPC_BUNDLE_ADD: {
-    m->u.bundle_add.name = rpcipc_str(r, 0, rpcipc_name_ok);
-    m->u.bundle_add.version = rpcipc_str(r, 0, rpcipc_version_ok);
-    uint8_t n = rpcipc_u8(r);
+    m->u.bundle_add.name = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    m->u.bundle_add.version =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_version_ok);
+    uint8_t n = dsb_ipc_rd_u8(r);
     if (!r->err && n > DSB_IPC_RPC_BUNDLE_SERVICES_MAX) {
       r->err = DSB_ERR_IPC_TOO_MANY;
     }
@@ -230,41 +130,45 @@ static void rpcipc_rd_payload(rpcipc_rd *r, dsb_ipc_rpc_msg *m) {
     break;
   }
   case DSB_IPC_OP_RPC_CALL:
-    rpcipc_id(r, &m->u.call.id);
-    m->u.call.timeout_ms = rpcipc_u32(r);
-    rpcipc_value(r, m->u.call.timeout_ms <= DSB_IPC_RPC_TIMEOUT_MAX_MS);
-    m->u.call.service = rpcipc_str(r, 0, rpcipc_name_ok);
-    m->u.call.method = rpcipc_str(r, 0, rpcipc_name_ok);
-    m->u.call.payload = rpcipc_blob(r);
+    dsb_ipc_rd_id(r, &m->u.call.id);
+    m->u.call.timeout_ms = dsb_ipc_rd_u32(r);
+    dsb_ipc_rd_value(r, m->u.call.timeout_ms <= DSB_IPC_RPC_TIMEOUT_MAX_MS);
+    m->u.call.service = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    m->u.call.method = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    m->u.call.payload = dsb_ipc_rd_blob(r);
     break;
   case DSB_IPC_OP_RPC_CALL | DSB_IPC_REPLY_BIT:
-    m->u.call_r.rpc_status = rpcipc_u8(r);
-    rpcipc_value(r, m->u.call_r.rpc_status <= DSB_RPC_STATUS_MAX);
-    m->u.call_r.payload = rpcipc_blob(r);
+    m->u.call_r.rpc_status = dsb_ipc_rd_u8(r);
+    dsb_ipc_rd_value(r, m->u.call_r.rpc_status <= DSB_RPC_STATUS_MAX);
+    m->u.call_r.payload = dsb_ipc_rd_blob(r);
     break;
   case DSB_IPC_OP_RPC_ANSWER:
-    m->u.answer.call = rpcipc_u64(r);
-    m->u.answer.rpc_status = rpcipc_u8(r);
-    rpcipc_value(r, m->u.answer.rpc_status <= DSB_RPC_STATUS_MAX);
-    m->u.answer.payload = rpcipc_blob(r);
+    m->u.answer.call = dsb_ipc_rd_u64(r);
+    m->u.answer.rpc_status = dsb_ipc_rd_u8(r);
+    dsb_ipc_rd_value(r, m->u.answer.rpc_status <= DSB_RPC_STATUS_MAX);
+    m->u.answer.payload = dsb_ipc_rd_blob(r);
     break;
   case DSB_IPC_OP_RPC_POLICY_CHECK:
-    rpcipc_id(r, &m->u.policy_check.id);
-    m->u.policy_check.service = rpcipc_str(r, 0, rpcipc_name_ok);
-    m->u.policy_check.method = rpcipc_str(r, 0, rpcipc_name_ok);
+    dsb_ipc_rd_id(r, &m->u.policy_check.id);
+    m->u.policy_check.service =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    m->u.policy_check.method =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
     break;
   case DSB_IPC_OP_RPC_POLICY_CHECK | DSB_IPC_REPLY_BIT:
-    m->u.policy_check_r.rule = (int32_t)rpcipc_u32(r);
-    rpcipc_value(r, m->u.policy_check_r.rule >= -1);
-    m->u.policy_check_r.explanation = rpcipc_str(r, 1, rpcipc_text_ok);
+    m->u.policy_check_r.rule = (int32_t)dsb_ipc_rd_u32(r);
+    dsb_ipc_rd_value(r, m->u.policy_check_r.rule >= -1);
+    m->u.policy_check_r.explanation =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR16, rpcipc_text_ok);
     break;
   case DSB_IPC_EV_RPC_CALL:
-    m->u.incoming.call = rpcipc_u64(r);
-    rpcipc_id(r, &m->u.incoming.id);
-    m->u.incoming.peer_flags = rpcipc_u8(r);
-    m->u.incoming.service = rpcipc_str(r, 0, rpcipc_name_ok);
-    m->u.incoming.method = rpcipc_str(r, 0, rpcipc_name_ok);
-    m->u.incoming.payload = rpcipc_blob(r);
+    m->u.incoming.call = dsb_ipc_rd_u64(r);
+    dsb_ipc_rd_id(r, &m->u.incoming.id);
+    m->u.incoming.peer_flags = dsb_ipc_rd_u8(r);
+    m->u.incoming.service =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    m->u.incoming.method = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    m->u.incoming.payload = dsb_ipc_rd_blob(r);
     break;
   default:
     break; /* the other replies carry nothing */
@@ -288,19 +192,18 @@ int dsb_ipc_rpc_decode(dsb_ipc_rpc_msg *msg, const uint8_t *in, size_t inlen) {
     return DSB_ERR_IPC_UNKNOWN_OP;
   }
   dsb_wire_get_u64be(in + inlen - DSB_IPC_NONCE_LEN, &m.nonce);
-  rpcipc_rd r = {in, inlen - DSB_IPC_NONCE_LEN, 1, 0};
+  dsb_ipc_rd r;
+  dsb_ipc_rd_init(&r, in, inlen - DSB_IPC_NONCE_LEN, 1);
   if (rpcipc_op_is_reply(m.op)) {
-    m.status = (int32_t)rpcipc_u32(&r);
-    rpcipc_value(&r, m.status <= 0);
+    m.status = (int32_t)dsb_ipc_rd_u32(&r);
+    dsb_ipc_rd_value(&r, m.status <= 0);
   }
   if (!r.err && m.status == 0) {
     rpcipc_rd_payload(&r, &m);
   }
-  if (r.err) {
-    return r.err;
-  }
-  if (r.off != r.len) {
-    return DSB_ERR_IPC_TRAILING;
+  int rv = dsb_ipc_rd_done(&r);
+  if (rv) {
+    return rv;
   }
   *msg = m;
   return 0;
@@ -308,140 +211,71 @@ int dsb_ipc_rpc_decode(dsb_ipc_rpc_msg *msg, const uint8_t *in, size_t inlen) {
 
 /* ---- writing ------------------------------------------------------------ */
 
-static int rpcipc_wneed(rpcipc_wr *w, size_t n) {
-  if (w->err) {
-    return 0;
-  }
-  if (w->cap - w->off < n) {
-    w->err = DSB_ERR_NOBUF;
-    return 0;
-  }
-  return 1;
+static void rpcipc_wsvc(dsb_ipc_wr *w, const dsb_ipc_rpc_svc *s) {
+  dsb_ipc_wr_str(w, s->name, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+  dsb_ipc_wr_str(w, s->description, DSB_IPC_WIRE_STR8, rpcipc_desc_ok);
 }
 
-static void rpcipc_w8(rpcipc_wr *w, uint8_t v) {
-  if (rpcipc_wneed(w, 1)) {
-    dsb_wire_put_u8(w->p + w->off, v);
-    w->off += 1;
-  }
-}
-
-static void rpcipc_w32(rpcipc_wr *w, uint32_t v) {
-  if (rpcipc_wneed(w, 4)) {
-    dsb_wire_put_u32be(w->p + w->off, v);
-    w->off += 4;
-  }
-}
-
-static void rpcipc_w64(rpcipc_wr *w, uint64_t v) {
-  if (rpcipc_wneed(w, 8)) {
-    dsb_wire_put_u64be(w->p + w->off, v);
-    w->off += 8;
-  }
-}
-
-static void rpcipc_wbytes(rpcipc_wr *w, const uint8_t *p, size_t n) {
-  if (rpcipc_wneed(w, n)) {
-    dsb_wire_put_bytes(w->p + w->off, p, n);
-    w->off += n;
-  }
-}
-
-static void rpcipc_wstr(rpcipc_wr *w, dsb_ipc_str s, int wide,
-                        int (*check)(const uint8_t *, size_t)) {
-  if (w->err) {
-    return;
-  }
-  if ((s.len && !s.p) || !check(s.p ? s.p : (const uint8_t *)"", s.len)) {
-    w->err = DSB_ERR_IPC_BAD_STRING;
-    return;
-  }
-  if (wide) {
-    rpcipc_w8(w, (uint8_t)(s.len >> 8));
-  }
-  rpcipc_w8(w, (uint8_t)s.len);
-  rpcipc_wbytes(w, s.p, s.len);
-}
-
-static void rpcipc_wblob(rpcipc_wr *w, dsb_ipc_str s) {
-  if (w->err) {
-    return;
-  }
-  if ((s.len && !s.p) || s.len > DSB_IPC_MAX_MSG) {
-    w->err = DSB_ERR_IPC_OVERSIZE;
-    return;
-  }
-  rpcipc_w32(w, (uint32_t)s.len);
-  rpcipc_wbytes(w, s.p, s.len);
-}
-
-static void rpcipc_wvalue(rpcipc_wr *w, int ok) {
-  if (!w->err && !ok) {
-    w->err = DSB_ERR_IPC_BAD_VALUE;
-  }
-}
-
-static void rpcipc_wsvc(rpcipc_wr *w, const dsb_ipc_rpc_svc *s) {
-  rpcipc_wstr(w, s->name, 0, rpcipc_name_ok);
-  rpcipc_wstr(w, s->description, 0, rpcipc_desc_ok);
-}
-
-static void rpcipc_wpayload(rpcipc_wr *w, const dsb_ipc_rpc_msg *m) {
+static void rpcipc_wpayload(dsb_ipc_wr *w, const dsb_ipc_rpc_msg *m) {
   switch (m->op) {
   case DSB_IPC_OP_RPC_SERVICE_ADD:
     rpcipc_wsvc(w, &m->u.service_add);
     break;
   case DSB_IPC_OP_RPC_SERVICE_REMOVE:
-    rpcipc_wstr(w, m->u.service_remove, 0, rpcipc_name_ok);
+    dsb_ipc_wr_str(w, m->u.service_remove, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
     break;
   case DSB_IPC_OP_RPC_BUNDLE_ADD:
-    rpcipc_wstr(w, m->u.bundle_add.name, 0, rpcipc_name_ok);
-    rpcipc_wstr(w, m->u.bundle_add.version, 0, rpcipc_version_ok);
+    dsb_ipc_wr_str(w, m->u.bundle_add.name, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    dsb_ipc_wr_str(w, m->u.bundle_add.version, DSB_IPC_WIRE_STR8,
+                   rpcipc_version_ok);
     if (m->u.bundle_add.nservices > DSB_IPC_RPC_BUNDLE_SERVICES_MAX) {
       w->err = w->err ? w->err : DSB_ERR_IPC_TOO_MANY;
       return;
     }
-    rpcipc_w8(w, m->u.bundle_add.nservices);
+    dsb_ipc_wr_u8(w, m->u.bundle_add.nservices);
     for (uint8_t i = 0; i < m->u.bundle_add.nservices; ++i) {
       rpcipc_wsvc(w, &m->u.bundle_add.services[i]);
     }
     break;
   case DSB_IPC_OP_RPC_CALL:
-    rpcipc_wbytes(w, m->u.call.id.b, DSB_DEVICE_ID_LEN);
-    rpcipc_wvalue(w, m->u.call.timeout_ms <= DSB_IPC_RPC_TIMEOUT_MAX_MS);
-    rpcipc_w32(w, m->u.call.timeout_ms);
-    rpcipc_wstr(w, m->u.call.service, 0, rpcipc_name_ok);
-    rpcipc_wstr(w, m->u.call.method, 0, rpcipc_name_ok);
-    rpcipc_wblob(w, m->u.call.payload);
+    dsb_ipc_wr_bytes(w, m->u.call.id.b, DSB_DEVICE_ID_LEN);
+    dsb_ipc_wr_value(w, m->u.call.timeout_ms <= DSB_IPC_RPC_TIMEOUT_MAX_MS);
+    dsb_ipc_wr_u32(w, m->u.call.timeout_ms);
+    dsb_ipc_wr_str(w, m->u.call.service, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    dsb_ipc_wr_str(w, m->u.call.method, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    dsb_ipc_wr_blob(w, m->u.call.payload);
     break;
   case DSB_IPC_OP_RPC_CALL | DSB_IPC_REPLY_BIT:
-    rpcipc_wvalue(w, m->u.call_r.rpc_status <= DSB_RPC_STATUS_MAX);
-    rpcipc_w8(w, m->u.call_r.rpc_status);
-    rpcipc_wblob(w, m->u.call_r.payload);
+    dsb_ipc_wr_value(w, m->u.call_r.rpc_status <= DSB_RPC_STATUS_MAX);
+    dsb_ipc_wr_u8(w, m->u.call_r.rpc_status);
+    dsb_ipc_wr_blob(w, m->u.call_r.payload);
     break;
   case DSB_IPC_OP_RPC_ANSWER:
-    rpcipc_w64(w, m->u.answer.call);
-    rpcipc_wvalue(w, m->u.answer.rpc_status <= DSB_RPC_STATUS_MAX);
-    rpcipc_w8(w, m->u.answer.rpc_status);
-    rpcipc_wblob(w, m->u.answer.payload);
+    dsb_ipc_wr_u64(w, m->u.answer.call);
+    dsb_ipc_wr_value(w, m->u.answer.rpc_status <= DSB_RPC_STATUS_MAX);
+    dsb_ipc_wr_u8(w, m->u.answer.rpc_status);
+    dsb_ipc_wr_blob(w, m->u.answer.payload);
     break;
   case DSB_IPC_OP_RPC_POLICY_CHECK:
-    rpcipc_wbytes(w, m->u.policy_check.id.b, DSB_DEVICE_ID_LEN);
-    rpcipc_wstr(w, m->u.policy_check.service, 0, rpcipc_name_ok);
-    rpcipc_wstr(w, m->u.policy_check.method, 0, rpcipc_name_ok);
+    dsb_ipc_wr_bytes(w, m->u.policy_check.id.b, DSB_DEVICE_ID_LEN);
+    dsb_ipc_wr_str(w, m->u.policy_check.service, DSB_IPC_WIRE_STR8,
+                   rpcipc_name_ok);
+    dsb_ipc_wr_str(w, m->u.policy_check.method, DSB_IPC_WIRE_STR8,
+                   rpcipc_name_ok);
     break;
   case DSB_IPC_OP_RPC_POLICY_CHECK | DSB_IPC_REPLY_BIT:
-    rpcipc_wvalue(w, m->u.policy_check_r.rule >= -1);
-    rpcipc_w32(w, (uint32_t)m->u.policy_check_r.rule);
-    rpcipc_wstr(w, m->u.policy_check_r.explanation, 1, rpcipc_text_ok);
+    dsb_ipc_wr_value(w, m->u.policy_check_r.rule >= -1);
+    dsb_ipc_wr_u32(w, (uint32_t)m->u.policy_check_r.rule);
+    dsb_ipc_wr_str(w, m->u.policy_check_r.explanation, DSB_IPC_WIRE_STR16,
+                   rpcipc_text_ok);
     break;
   case DSB_IPC_EV_RPC_CALL:
-    rpcipc_w64(w, m->u.incoming.call);
-    rpcipc_wbytes(w, m->u.incoming.id.b, DSB_DEVICE_ID_LEN);
-    rpcipc_w8(w, m->u.incoming.peer_flags);
-    rpcipc_wstr(w, m->u.incoming.service, 0, rpcipc_name_ok);
-    rpcipc_wstr(w, m->u.incoming.method, 0, rpcipc_name_ok);
-    rpcipc_wblob(w, m->u.incoming.payload);
+    dsb_ipc_wr_u64(w, m->u.incoming.call);
+    dsb_ipc_wr_bytes(w, m->u.incoming.id.b, DSB_DEVICE_ID_LEN);
+    dsb_ipc_wr_u8(w, m->u.incoming.peer_flags);
+    dsb_ipc_wr_str(w, m->u.incoming.service, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    dsb_ipc_wr_str(w, m->u.incoming.method, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    dsb_ipc_wr_blob(w, m->u.incoming.payload);
     break;
   default:
     break;
@@ -456,15 +290,16 @@ long dsb_ipc_rpc_encode(uint8_t *dst, size_t dstlen,
   if (!dsb_ipc_rpc_op_is_ours(msg->op)) {
     return DSB_ERR_IPC_UNKNOWN_OP;
   }
-  rpcipc_wr w = {dst, dstlen, 0, 0};
-  rpcipc_w8(&w, msg->op);
+  dsb_ipc_wr w;
+  dsb_ipc_wr_init(&w, dst, dstlen);
+  dsb_ipc_wr_u8(&w, msg->op);
   if (rpcipc_op_is_reply(msg->op)) {
     /* Error replies are dsb_ipc_encode_status()'s job. */
-    rpcipc_wvalue(&w, msg->status == 0);
-    rpcipc_w32(&w, 0);
+    dsb_ipc_wr_value(&w, msg->status == 0);
+    dsb_ipc_wr_u32(&w, 0);
   }
   rpcipc_wpayload(&w, msg);
-  rpcipc_w64(&w, msg->nonce);
+  dsb_ipc_wr_u64(&w, msg->nonce);
   if (w.err) {
     /* Out of room in a buffer of a whole packet: the message is too big. */
     return w.err == DSB_ERR_NOBUF && dstlen >= DSB_IPC_MAX_MSG
@@ -488,9 +323,10 @@ long dsb_ipc_rpc_encode_status(uint8_t *dst, size_t dstlen, uint8_t op,
   if (status >= 0) {
     return DSB_ERR_IPC_BAD_VALUE;
   }
-  rpcipc_wr w = {dst, dstlen, 0, 0};
-  rpcipc_w8(&w, (uint8_t)(op | DSB_IPC_REPLY_BIT));
-  rpcipc_w32(&w, (uint32_t)status);
-  rpcipc_w64(&w, nonce);
+  dsb_ipc_wr w;
+  dsb_ipc_wr_init(&w, dst, dstlen);
+  dsb_ipc_wr_u8(&w, (uint8_t)(op | DSB_IPC_REPLY_BIT));
+  dsb_ipc_wr_u32(&w, (uint32_t)status);
+  dsb_ipc_wr_u64(&w, nonce);
   return w.err ? w.err : (long)w.off;
 }
