@@ -27,9 +27,9 @@ struct dsbd {
   dsb_tcp *tcp;
   dsbd_api *api;
   dsbd_peers *peers;
-  void *trust;   /* trust.c */
-  void *disc;    /* discovery.c */
-  void *backend; /* backend.c: netstackd mode only */
+  void *trust;              /* trust.c */
+  void *disc;               /* discovery.c */
+  void *backend;            /* backend.c: netstackd mode only */
   struct dsbd_proxy *proxy; /* proxy.c */
   uv_signal_t sigint, sigterm, sigpipe;
   uv_timer_t tick;
