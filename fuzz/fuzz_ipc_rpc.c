@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     return 0;
   }
-  long n = m.status ? dsb_ipc_rpc_encode_status(out, sizeof(out), m.op & 0x7f,
-                                                m.nonce, m.status)
+  long n = m.status ? dsb_ipc_encode_status(out, sizeof(out), m.op & 0x7f,
+                                            m.nonce, m.status)
                     : dsb_ipc_rpc_encode(out, sizeof(out), &m);
   if (n < 0 || (size_t)n != size || memcmp(out, data, size) != 0) {
     abort();

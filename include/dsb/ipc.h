@@ -6,8 +6,14 @@
  *   request  [op 0x01..0x3f] [payload] [nonce u64be]
  *   reply    [op|0x80]       [status i32be] [payload if status == 0] [nonce]
  *   event    [op 0x40..0x7f] [payload] [sequence u64be]
- * A request the daemon cannot attribute to a request op gets the generic
- * error reply DSB_IPC_OP_ERROR (0xff) with the request's nonce.
+ * An error reply always carries the request's own op|0x80 when the op is
+ * in the request range 0x01..0x3f, whether or not this side knows it (the
+ * remote-call ops of dsb/ipc_rpc.h, ops of a newer peer): the client
+ * matches it by op and nonce like any reply. Only a packet whose op byte is
+ * not a request op at all (an event or reply op sent to the daemon) gets
+ * the generic error reply DSB_IPC_OP_ERROR (0xff), with that packet's
+ * nonce; a client treats 0xff with the nonce of a pending request as that
+ * request's error reply.
  *
  * This module is sans-IO: it encodes into caller buffers and decodes into
  * views that borrow the input buffer (dsb_ipc_str, list entries). Nothing
@@ -65,6 +71,10 @@ typedef enum dsb_ipc_op {
 } dsb_ipc_op;
 
 #define DSB_IPC_REPLY_BIT 0x80
+/* The request range of every module of the local API (this header and
+ * dsb/ipc_rpc.h). */
+#define DSB_IPC_OP_REQUEST_MIN 0x01
+#define DSB_IPC_OP_REQUEST_MAX 0x3f
 
 /* HELLO flags */
 #define DSB_IPC_HELLO_PEER_EVENTS 0x01 /* push PEER_UP / PEER_DOWN */
@@ -203,7 +213,10 @@ const char *dsb_ipc_op_name(uint8_t op);
 long dsb_ipc_encode(uint8_t *dst, size_t dstlen, const dsb_ipc_msg *msg);
 
 /*
- * Decode one message. String and list members borrow |in|.
+ * Decode one message. String and list members borrow |in|. Besides the
+ * messages of this module it decodes the error reply ([op|0x80][status <
+ * 0][nonce]) to any op of the request range, so a client can match an
+ * error to any request it made.
  * Errors: DSB_ERR_IPC_OVERSIZE, DSB_ERR_IPC_TRUNCATED (shorter than its op
  * requires), DSB_ERR_IPC_TRAILING, DSB_ERR_IPC_UNKNOWN_OP,
  * DSB_ERR_IPC_VERSION (HELLO with another version), DSB_ERR_IPC_BAD_STRING
@@ -220,9 +233,11 @@ int dsb_ipc_decode(dsb_ipc_msg *msg, const uint8_t *in, size_t inlen);
  */
 int dsb_ipc_peek(uint8_t *op, uint64_t *nonce, const uint8_t *in, size_t inlen);
 
-/* Encode a reply carrying only |status| (an error reply) for a request with
- * |op| and |nonce|: op|0x80 for request ops, DSB_IPC_OP_ERROR otherwise.
- * Errors: DSB_ERR_NOBUF. */
+/* Encode a reply carrying only |status| for a request with |op| and
+ * |nonce|: op|0x80 for every op of the request range 0x01..0x3f (known
+ * here or not), DSB_IPC_OP_ERROR for any other op byte. |status| must be
+ * negative, or 0 for a base request op whose reply has no payload.
+ * Errors: DSB_ERR_NOBUF, DSB_ERR_IPC_BAD_VALUE. */
 long dsb_ipc_encode_status(uint8_t *dst, size_t dstlen, uint8_t op,
                            uint64_t nonce, int32_t status);
 

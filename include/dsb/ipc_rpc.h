@@ -126,16 +126,6 @@ long dsb_ipc_rpc_encode(uint8_t *dst, size_t dstlen,
                         const dsb_ipc_rpc_msg *msg);
 
 /*
- * Encode the error reply [op|0x80][status i32][nonce] to the request op
- * |op| of this module (dsb_ipc_encode_status() only knows the base ops and
- * would answer with DSB_IPC_OP_ERROR). Returns the length.
- * Errors: DSB_ERR_NOBUF, DSB_ERR_IPC_UNKNOWN_OP, DSB_ERR_IPC_BAD_VALUE
- * (|status| not negative).
- */
-long dsb_ipc_rpc_encode_status(uint8_t *dst, size_t dstlen, uint8_t op,
-                               uint64_t nonce, int32_t status);
-
-/*
  * Decode one packet of this module. Views borrow |in|.
  * Errors: DSB_ERR_IPC_OVERSIZE, DSB_ERR_IPC_TRUNCATED, DSB_ERR_IPC_TRAILING,
  * DSB_ERR_IPC_UNKNOWN_OP, DSB_ERR_IPC_BAD_STRING (a name, version or

@@ -211,8 +211,16 @@ static int client_dispatch(dsb_client *c, size_t len, int fd, uint64_t nonce,
     client_queue_event(c, m, fd);
     return 0;
   }
-  if (dsb_ipc_op_is_reply(m->op) && nonce && m->nonce == nonce) {
+  /* Any reply (op|0x80, or the generic 0xff) with the awaited nonce is the
+   * answer: an error reply to an op this codec has no payload for decodes
+   * too. */
+  if ((m->op & DSB_IPC_REPLY_BIT) && nonce && m->nonce == nonce) {
     return 1;
+  }
+  /* A generic error reply may answer an extension's request. */
+  if (m->op == DSB_IPC_OP_ERROR && c->ext_ops) {
+    c->ext_ops->packet(c->ext, c->rx, len, fd);
+    return 0;
   }
   c->stale++; /* never delivered to the wrong caller */
   client_close_fd(fd);

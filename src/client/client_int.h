@@ -5,7 +5,9 @@
  * An extension owns the packets whose op byte it claims: client.c hands
  * them over, whole, from whatever call is receiving (a blocking request,
  * dsb_client_next_event(), ...), so an extension's replies and events are
- * never counted stale by client.c nor lost while another call waits.
+ * never counted stale by client.c nor lost while another call waits. It
+ * also gets every generic error reply (DSB_IPC_OP_ERROR) whose nonce is
+ * not client.c's own, since that may answer one of its requests.
  */
 #ifndef DSB_CLIENT_INT_H
 #define DSB_CLIENT_INT_H

@@ -176,11 +176,36 @@ static void crpc_on_incoming(crpc *x, const dsb_ipc_rpc_msg *m) {
   x->nin++;
 }
 
+/* A generic error reply (0xff): the answer to whichever of our requests
+ * has its nonce. */
+static void crpc_on_error(crpc *x, const uint8_t *p, size_t len) {
+  dsb_ipc_msg e;
+  if (dsb_ipc_decode(&e, p, len) != 0 || e.status == 0) {
+    x->stale++;
+    return;
+  }
+  if (x->sync_nonce && e.nonce == x->sync_nonce) {
+    x->sync_done = 1;
+    x->sync_status = e.status;
+    return;
+  }
+  dsb_ipc_rpc_msg m;
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_RPC_CALL | DSB_IPC_REPLY_BIT;
+  m.nonce = e.nonce;
+  m.status = e.status;
+  crpc_on_reply(x, &m); /* counted stale when no call has that nonce */
+}
+
 static void crpc_packet(void *ext, const uint8_t *p, size_t len, int fd) {
   crpc *x = ext;
   dsb_ipc_rpc_msg m;
   if (fd >= 0) {
     close(fd); /* nothing of this module carries a descriptor */
+  }
+  if (len && p[0] == DSB_IPC_OP_ERROR) {
+    crpc_on_error(x, p, len);
+    return;
   }
   if (dsb_ipc_rpc_decode(&m, p, len) != 0) {
     x->stale++;

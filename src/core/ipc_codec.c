@@ -72,6 +72,20 @@ int dsb_ipc_op_is_reply(uint8_t op) {
           dsb_ipc_op_is_request((uint8_t)(op & ~DSB_IPC_REPLY_BIT)));
 }
 
+/* The reply op of any op in the request range (0x81..0xbf), or 0xff: each
+ * can carry an error status, whichever module knows its payload. */
+static int ipc_op_is_error_reply(uint8_t op) {
+  uint8_t req = (uint8_t)(op & ~DSB_IPC_REPLY_BIT);
+  return op == DSB_IPC_OP_ERROR ||
+         ((op & DSB_IPC_REPLY_BIT) && req >= DSB_IPC_OP_REQUEST_MIN &&
+          req <= DSB_IPC_OP_REQUEST_MAX);
+}
+
+static int ipc_op_is_known(uint8_t op) {
+  return dsb_ipc_op_is_request(op) || dsb_ipc_op_is_reply(op) ||
+         dsb_ipc_op_is_event(op);
+}
+
 int dsb_ipc_op_is_event(uint8_t op) {
   return op >= DSB_IPC_EV_PEER_UP && op <= DSB_IPC_EV_STREAM_END;
 }
@@ -413,8 +427,7 @@ int dsb_ipc_decode(dsb_ipc_msg *msg, const uint8_t *in, size_t inlen) {
   if (rv) {
     return rv;
   }
-  if (!dsb_ipc_op_is_request(op) && !dsb_ipc_op_is_reply(op) &&
-      !dsb_ipc_op_is_event(op)) {
+  if (!ipc_op_is_known(op) && !ipc_op_is_error_reply(op)) {
     return DSB_ERR_IPC_UNKNOWN_OP;
   }
   dsb_ipc_msg m;
@@ -423,12 +436,14 @@ int dsb_ipc_decode(dsb_ipc_msg *msg, const uint8_t *in, size_t inlen) {
   m.nonce = nonce;
   dsb_ipc_rd r;
   dsb_ipc_rd_init(&r, in, inlen - DSB_IPC_NONCE_LEN, 1);
-  if (dsb_ipc_op_is_reply(op)) {
+  if (ipc_op_is_error_reply(op)) {
     m.status = (int32_t)dsb_ipc_rd_u32(&r);
     dsb_ipc_rd_value(&r, m.status <= 0);
     /* The generic error reply exists only to carry a failure. */
     dsb_ipc_rd_value(&r, op != DSB_IPC_OP_ERROR || m.status != 0);
   }
+  /* Only the ops of this module have a payload known here; an error reply
+   * to any other request op has none and decodes above. */
   if (!r.err && m.status == 0) {
     ipc_rd_payload(&r, &m);
   }
@@ -444,9 +459,15 @@ long dsb_ipc_encode_status(uint8_t *dst, size_t dstlen, uint8_t op,
                            uint64_t nonce, int32_t status) {
   dsb_ipc_wr w;
   dsb_ipc_wr_init(&w, dst, dstlen);
-  uint8_t rop = dsb_ipc_op_is_request(op) ? (uint8_t)(op | DSB_IPC_REPLY_BIT)
-                                          : (uint8_t)DSB_IPC_OP_ERROR;
-  if (status > 0 || (status == 0 && rop == DSB_IPC_OP_ERROR)) {
+  /* Every op of the request range, known here or not (the remote-call ops,
+   * ops of a newer client), is answered with its own reply op so that the
+   * client can match the error to its request. */
+  int ranged = op >= DSB_IPC_OP_REQUEST_MIN && op <= DSB_IPC_OP_REQUEST_MAX;
+  uint8_t rop =
+      ranged ? (uint8_t)(op | DSB_IPC_REPLY_BIT) : (uint8_t)DSB_IPC_OP_ERROR;
+  /* Status 0 without a payload is a whole reply only for the base ops
+   * that reply with nothing else; everything else needs a failure. */
+  if (status > 0 || (status == 0 && !dsb_ipc_op_is_request(op))) {
     return DSB_ERR_IPC_BAD_VALUE;
   }
   dsb_ipc_wr_u8(&w, rop);
@@ -557,14 +578,14 @@ long dsb_ipc_encode(uint8_t *dst, size_t dstlen, const dsb_ipc_msg *msg) {
     return DSB_ERR_INVALID_ARGUMENT;
   }
   uint8_t op = msg->op;
-  if (!dsb_ipc_op_is_request(op) && !dsb_ipc_op_is_reply(op) &&
-      !dsb_ipc_op_is_event(op)) {
-    return DSB_ERR_IPC_UNKNOWN_OP;
-  }
-  if (dsb_ipc_op_is_reply(op) && (msg->status != 0 || op == DSB_IPC_OP_ERROR)) {
+  if (ipc_op_is_error_reply(op) &&
+      (msg->status != 0 || op == DSB_IPC_OP_ERROR)) {
     return dsb_ipc_encode_status(dst, dstlen,
                                  (uint8_t)(op & ~DSB_IPC_REPLY_BIT), msg->nonce,
                                  msg->status);
+  }
+  if (!ipc_op_is_known(op)) {
+    return DSB_ERR_IPC_UNKNOWN_OP;
   }
   /* Encode at most one maximum message so the size cap is the only limit
    * a large caller buffer can reach. */

@@ -311,22 +311,3 @@ long dsb_ipc_rpc_encode(uint8_t *dst, size_t dstlen,
   }
   return (long)w.off;
 }
-
-long dsb_ipc_rpc_encode_status(uint8_t *dst, size_t dstlen, uint8_t op,
-                               uint64_t nonce, int32_t status) {
-  if (!dst) {
-    return DSB_ERR_INVALID_ARGUMENT;
-  }
-  if (!dsb_ipc_rpc_op_is_request(op)) {
-    return DSB_ERR_IPC_UNKNOWN_OP;
-  }
-  if (status >= 0) {
-    return DSB_ERR_IPC_BAD_VALUE;
-  }
-  dsb_ipc_wr w;
-  dsb_ipc_wr_init(&w, dst, dstlen);
-  dsb_ipc_wr_u8(&w, (uint8_t)(op | DSB_IPC_REPLY_BIT));
-  dsb_ipc_wr_u32(&w, (uint32_t)status);
-  dsb_ipc_wr_u64(&w, nonce);
-  return w.err ? w.err : (long)w.off;
-}

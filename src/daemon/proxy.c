@@ -768,9 +768,7 @@ void dsbd_proxy_ipc(dsbd_proxy *px, dsbd_client *c, const uint8_t *p,
     }
     if (dsb_ipc_peek(&op, &nonce, p, len) == 0) {
       uint8_t buf[32];
-      long n = dsb_ipc_rpc_op_is_request(op)
-                   ? dsb_ipc_rpc_encode_status(buf, sizeof(buf), op, nonce, rv)
-                   : dsb_ipc_encode_status(buf, sizeof(buf), op, nonce, rv);
+      long n = dsb_ipc_encode_status(buf, sizeof(buf), op, nonce, rv);
       if (n > 0) {
         dsbd_client_send_raw(c, buf, (size_t)n);
       }
@@ -821,7 +819,7 @@ void dsbd_proxy_ipc(dsbd_proxy *px, dsbd_client *c, const uint8_t *p,
   }
   if (rv) {
     uint8_t buf[32];
-    long n = dsb_ipc_rpc_encode_status(buf, sizeof(buf), m.op, m.nonce, rv);
+    long n = dsb_ipc_encode_status(buf, sizeof(buf), m.op, m.nonce, rv);
     if (n > 0) {
       dsbd_client_send_raw(c, buf, (size_t)n);
     }

@@ -16,8 +16,10 @@
 #include <cmocka.h>
 
 #include "dsb/client.h"
+#include "dsb/client_rpc.h"
 #include "dsb/err.h"
 #include "dsb/ipc.h"
+#include "dsb/ipc_rpc.h"
 
 typedef struct fake {
   char dir[64];
@@ -26,6 +28,8 @@ typedef struct fake {
   pthread_t thread;
   int joined;
 } fake;
+
+static const char *const test_dev = "000102030405060708090a0b0c0d0e0f";
 
 static int fake_send(int fd, const dsb_ipc_msg *m, int pass_fd) {
   uint8_t buf[1024];
@@ -149,7 +153,59 @@ static void *fake_main(void *arg) {
   return NULL;
 }
 
-static int fake_setup(void **state) {
+/* Accept one client and answer its HELLO; returns the connection or -1. */
+static int fake_accept_hello(fake *f, uint8_t *buf, size_t cap) {
+  dsb_ipc_msg req, r;
+  int c = accept(f->lfd, NULL, NULL);
+  if (c < 0) {
+    return -1;
+  }
+  if (fake_recv(c, &req, buf, cap) != 0) {
+    close(c);
+    return -1;
+  }
+  memset(&r, 0, sizeof(r));
+  r.op = DSB_IPC_OP_HELLO | DSB_IPC_REPLY_BIT;
+  r.nonce = req.nonce;
+  r.u.hello_r.version = DSB_IPC_VERSION;
+  fake_send(c, &r, -1);
+  return c;
+}
+
+/* Remote-call requests answered with error replies: the request's own
+ * reply op from dsb_ipc_encode_status(), then the generic 0xff. */
+static void *fake_rpc_errors_main(void *arg) {
+  fake *f = arg;
+  static uint8_t buf[DSB_IPC_MAX_MSG];
+  int c = fake_accept_hello(f, buf, sizeof(buf));
+  if (c < 0) {
+    return NULL;
+  }
+  static const int32_t statuses[] = {DSB_ERR_TRUST_UNKNOWN, DSB_ERR_IPC_NO_PEER,
+                                     DSB_ERR_LIMIT};
+  for (size_t i = 0; i < 3; ++i) {
+    ssize_t n = recv(c, buf, sizeof(buf), 0);
+    uint8_t op;
+    uint64_t nonce;
+    if (n <= 0 || dsb_ipc_peek(&op, &nonce, buf, (size_t)n) != 0) {
+      break;
+    }
+    uint8_t out[32];
+    long len =
+        i == 0 ? dsb_ipc_encode_status(out, sizeof(out), op, nonce, statuses[i])
+               : dsb_ipc_encode_status(out, sizeof(out), 0x7f, nonce,
+                                       statuses[i]); /* 0xff */
+    if (len > 0) {
+      send(c, out, (size_t)len, MSG_NOSIGNAL);
+    }
+  }
+  while (recv(c, buf, sizeof(buf), 0) > 0) {
+  }
+  close(c);
+  return NULL;
+}
+
+static int fake_start(void **state, void *(*fn)(void *)) {
   fake *f = calloc(1, sizeof(*f));
   assert_non_null(f);
   snprintf(f->dir, sizeof(f->dir), "/tmp/dsb-test-client.XXXXXX");
@@ -163,9 +219,17 @@ static int fake_setup(void **state) {
   memcpy(sa.sun_path, f->path, strlen(f->path) + 1);
   assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
   assert_int_equal(listen(f->lfd, 4), 0);
-  assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+  assert_int_equal(pthread_create(&f->thread, NULL, fn, f), 0);
   *state = f;
   return 0;
+}
+
+static int fake_setup(void **state) {
+  return fake_start(state, fake_main);
+}
+
+static int fake_rpc_errors_setup(void **state) {
+  return fake_start(state, fake_rpc_errors_main);
 }
 
 static int fake_teardown(void **state) {
@@ -201,7 +265,7 @@ static void test_client_correlates_replies(void **state) {
   assert_int_equal(dsb_client_next_event(c, &ev, 0), 0);
 
   /* An error reply surfaces its code. */
-  const char *dev = "000102030405060708090a0b0c0d0e0f";
+  const char *dev = test_dev;
   int sfd = -1;
   assert_int_equal(dsb_client_open_stream(c, dev, "echo", 0, &sfd, NULL),
                    DSB_ERR_IPC_NO_SERVICE);
@@ -223,6 +287,30 @@ static void test_client_correlates_replies(void **state) {
   assert_int_equal(fd_count(), fds_before);
 }
 
+/* Error replies to remote-call requests reach the caller: the request's
+ * own reply op (0xa3, ...) and the generic 0xff with the request's nonce;
+ * none is counted stale. */
+static void test_rpc_error_replies_reach_the_caller(void **state) {
+  fake *f = *state;
+  dsb_client *c = NULL;
+  assert_int_equal(dsb_client_connect(&c, f->path, 0), 0);
+  dsb_client_rpc_reply reply;
+  assert_int_equal(dsb_client_rpc_call(c, test_dev, "echo", "echo",
+                                       (const uint8_t *)"x", 1, 1000, &reply),
+                   DSB_ERR_TRUST_UNKNOWN);
+  assert_int_equal(dsb_client_rpc_call(c, test_dev, "echo", "echo",
+                                       (const uint8_t *)"x", 1, 1000, &reply),
+                   DSB_ERR_IPC_NO_PEER);
+  long rule = 0;
+  char text[64];
+  assert_int_equal(dsb_client_rpc_policy_check(c, test_dev, "echo", "echo",
+                                               &rule, text, sizeof(text)),
+                   DSB_ERR_LIMIT);
+  assert_int_equal(dsb_client_rpc_stale(c), 0);
+  assert_int_equal(dsb_client_stale_replies(c), 0);
+  dsb_client_close(c);
+}
+
 static void test_reject_bad_arguments(void **state) {
   (void)state;
   dsb_client *c = NULL;
@@ -236,6 +324,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_client_correlates_replies,
                                       fake_setup, fake_teardown),
+      cmocka_unit_test_setup_teardown(test_rpc_error_replies_reach_the_caller,
+                                      fake_rpc_errors_setup, fake_teardown),
       cmocka_unit_test(test_reject_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -448,7 +448,9 @@ static void test_reject_unknown_op(void **state) {
   for (size_t i = 0; i < sizeof(ops); ++i) {
     uint8_t m[16] = {0};
     m[0] = ops[i];
-    assert_int_equal(dsb_ipc_decode(&d, m, 9), DSB_ERR_IPC_UNKNOWN_OP);
+    /* 13 bytes: a zero status where a reply has one (0x8a: an error reply
+     * would decode; status 0 needs a payload nothing here knows). */
+    assert_int_equal(dsb_ipc_decode(&d, m, 13), DSB_ERR_IPC_UNKNOWN_OP);
   }
   memset(&d, 0, sizeof(d));
   d.op = 0x3f;
@@ -659,6 +661,41 @@ static void test_encode_status_reply(void **state) {
                    DSB_ERR_IPC_BAD_VALUE);
 }
 
+/* Issue #7 follow-up: an error reply to any op of the request range,
+ * known here or not, carries that op|0x80 and decodes with its nonce. */
+static void test_encode_status_every_request_op(void **state) {
+  (void)state;
+  for (unsigned op = DSB_IPC_OP_REQUEST_MIN; op <= DSB_IPC_OP_REQUEST_MAX;
+       ++op) {
+    dsb_ipc_msg d;
+    long n = dsb_ipc_encode_status(buf, sizeof(buf), (uint8_t)op, 1000 + op,
+                                   DSB_ERR_LIMIT);
+    assert_int_equal(n, 13);
+    assert_int_equal(buf[0], op | DSB_IPC_REPLY_BIT);
+    assert_int_equal(dsb_ipc_decode(&d, buf, (size_t)n), 0);
+    assert_int_equal(d.op, op | DSB_IPC_REPLY_BIT);
+    assert_int_equal(d.status, DSB_ERR_LIMIT);
+    assert_true(d.nonce == 1000 + op);
+    /* Re-encoding gives the same bytes. */
+    uint8_t again[32];
+    assert_int_equal(dsb_ipc_encode(again, sizeof(again), &d), 13);
+    assert_memory_equal(again, buf, 13);
+  }
+}
+
+static void test_reject_error_reply_without_failure(void **state) {
+  (void)state;
+  dsb_ipc_msg d;
+  /* An op this module has no payload for cannot have a status-0 reply. */
+  assert_int_equal(dsb_ipc_encode_status(buf, sizeof(buf), 0x23, 1, 0),
+                   DSB_ERR_IPC_BAD_VALUE);
+  uint8_t m[16] = {0xa3, 0, 0, 0, 0};
+  assert_int_equal(dsb_ipc_decode(&d, m, 5 + 8), DSB_ERR_IPC_UNKNOWN_OP);
+  /* Nor a payload after a failure. */
+  uint8_t t[16] = {0xa3, 0xff, 0xff, 0xff, 0xf0, 0x01};
+  assert_int_equal(dsb_ipc_decode(&d, t, 6 + 8), DSB_ERR_IPC_TRAILING);
+}
+
 static void test_op_classes(void **state) {
   (void)state;
   for (unsigned op = 0; op < 256; ++op) {
@@ -698,6 +735,8 @@ int main(void) {
       cmocka_unit_test(test_peek_reads_op_and_nonce),
       cmocka_unit_test(test_encode_nobuf_every_length),
       cmocka_unit_test(test_encode_status_reply),
+      cmocka_unit_test(test_encode_status_every_request_op),
+      cmocka_unit_test(test_reject_error_reply_without_failure),
       cmocka_unit_test(test_op_classes),
       cmocka_unit_test(test_reject_truncated),
       cmocka_unit_test(test_reject_trailing_bytes),

@@ -143,9 +143,11 @@ static void test_registration_roundtrip(void **state) {
 static void test_error_reply_decodes(void **state) {
   (void)state;
   dsb_ipc_rpc_msg d;
-  long n = dsb_ipc_rpc_encode_status(buf, sizeof(buf), DSB_IPC_OP_RPC_CALL, 42,
-                                     DSB_ERR_TRUST_UNKNOWN);
+  long n = dsb_ipc_encode_status(buf, sizeof(buf), DSB_IPC_OP_RPC_CALL, 42,
+                                 DSB_ERR_TRUST_UNKNOWN);
   assert_true(n > 0);
+  /* The request's own reply op, so the client matches it (never 0xff). */
+  assert_int_equal(buf[0], DSB_IPC_OP_RPC_CALL | DSB_IPC_REPLY_BIT);
   assert_int_equal(dsb_ipc_rpc_decode(&d, buf, (size_t)n), 0);
   assert_int_equal(d.status, DSB_ERR_TRUST_UNKNOWN);
   assert_true(d.nonce == 42);
