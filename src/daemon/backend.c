@@ -464,8 +464,11 @@ void dsbd_backend_close(dsbd *d) {
     bc->conn = NULL;
   }
   dsb_netstack_client_del(b->nc); /* completes what is pending */
-  while (b->conns) {
-    backend_conn_free(b->conns);
+  /* The whole list goes: walk it with the next entry saved before the
+   * current one is freed. */
+  for (backend_conn *bc = b->conns, *next; bc; bc = next) {
+    next = bc->next;
+    backend_conn_free(bc);
   }
   free(b);
 }

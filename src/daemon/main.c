@@ -361,13 +361,15 @@ int main(int argc, char **argv) {
   /* The config file is applied first, whatever its position, so that
    * command-line options always win. */
   for (int i = 1; i < argc; ++i) {
-    const char *file = NULL;
+    const char *file;
     if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-      file = argv[i + 1];
+      file = argv[++i]; /* the value, as getopt_long takes it: skip it */
     } else if (strncmp(argv[i], "--config=", 9) == 0) {
       file = argv[i] + 9;
+    } else {
+      continue;
     }
-    if (file && main_load_config(file, &cfg)) {
+    if (main_load_config(file, &cfg)) {
       return 2;
     }
   }

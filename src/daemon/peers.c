@@ -274,7 +274,9 @@ static void peers_run_queue(dsbd_peer *p) {
   }
 }
 
-/* Start a session with device |v| unless one exists (or is starting). */
+/* Start a session with device |v| unless one exists (or is starting).
+ * Never frees |v|, so callers may keep using it after a failure; they
+ * collect an unused record with peers_dev_gc() themselves. */
 static int peers_connect_dev(dsbd_peers *pp, peer_dev *v) {
   dsbd *d = pp->d;
   const dsb_device_id *id = &v->id;
@@ -284,12 +286,10 @@ static int peers_connect_dev(dsbd_peers *pp, peer_dev *v) {
     uint8_t static_pk[32];
     rv = dsbd_disc_endpoint(d, id, &addr, static_pk);
     if (rv) {
-      peers_dev_gc(pp, v);
       return rv;
     }
     dsbd_peer *p = calloc(1, sizeof(*p));
     if (!p) {
-      peers_dev_gc(pp, v);
       return DSB_ERR_NOMEM;
     }
     p->pp = pp;
@@ -299,7 +299,6 @@ static int peers_connect_dev(dsbd_peers *pp, peer_dev *v) {
                          static_pk, id, p);
     if (rv) {
       free(p);
-      peers_dev_gc(pp, v);
       return rv;
     }
     p->next = pp->conns;
@@ -329,6 +328,7 @@ int dsbd_peers_connect(dsbd_peers *pp, const dsb_device_id *id,
   }
   rv = peers_connect_dev(pp, v);
   if (rv) {
+    peers_dev_gc(pp, v);
     return rv;
   }
   *ppeer = v->active;
@@ -363,6 +363,7 @@ int dsbd_peers_open(dsbd_peers *pp, dsbd_client *c, uint64_t nonce,
   }
   rv = peers_connect_dev(pp, v);
   if (rv) {
+    peers_dev_gc(pp, v);
     return rv;
   }
   peer_req *r = calloc(1, sizeof(*r));
@@ -854,8 +855,11 @@ void dsbd_peers_del(dsbd_peers *pp) {
     dsb_tcp_del(tcp); /* on_closed for every connection */
     pp->d->tcp = NULL;
   }
-  while (pp->reqs) {
-    peers_req_fail(pp, pp->reqs, DSB_ERR_SESSION_CLOSED);
+  /* The whole list goes: walk it with the next request saved before the
+   * current one is freed. */
+  for (peer_req *r = pp->reqs, *next; r; r = next) {
+    next = r->next;
+    peers_req_fail(pp, r, DSB_ERR_SESSION_CLOSED);
   }
   while (pp->devs) {
     peer_dev *v = pp->devs;

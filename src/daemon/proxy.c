@@ -978,8 +978,11 @@ void dsbd_proxy_add_counters(dsbd_proxy *px,
 /* ---- lifetime ----------------------------------------------------------- */
 
 static void proxy_free(dsbd_proxy *px) {
-  while (px->sessions) {
-    proxy_sess_free(px->sessions);
+  /* The whole list goes: walk it with the next session saved before the
+   * current one is freed. */
+  for (proxy_sess *s = px->sessions, *next; s; s = next) {
+    next = s->next;
+    proxy_sess_free(s);
   }
   dsb_rpc_pending_del(px->out);
   dsb_rpc_pending_del(px->fwd);
