@@ -7,6 +7,10 @@
  *  - blocking helpers: each request call sends, then waits (bounded by the
  *    client's timeout) for the reply with the same nonce. Events that
  *    arrive meanwhile are queued (bounded) for dsb_client_next_event().
+ *    Sends never block on a full socket: while waiting for room (bounded
+ *    by the same timeout, then DSB_ERR_TIMEOUT) the library receives and
+ *    queues what the daemon sends, since the daemon stops reading a client
+ *    that does not read its replies.
  *  - any event loop: poll dsb_client_fd() for readability and call
  *    dsb_client_next_event(c, &ev, 0) when it is readable.
  * A reply whose nonce matches no pending request is dropped and counted

@@ -38,6 +38,11 @@ extern "C" {
 #define DSB_CLIENT_RPC_MAX_SERVICES 16
 #define DSB_CLIENT_RPC_MAX_IN_FLIGHT 4096    /* calls started, not yet waited */
 #define DSB_CLIENT_RPC_MAX_QUEUED_CALLS 1024 /* incoming, not yet taken */
+/* Payload bytes held for the app: replies not yet collected and incoming
+ * calls not yet taken. A reply beyond it completes its call with
+ * DSB_ERR_IPC_QUEUE_FULL (status "failed", no payload); an incoming call
+ * beyond it is answered "too_many_calls". */
+#define DSB_CLIENT_RPC_MAX_QUEUED_BYTES (32u * 1024 * 1024)
 
 /* An incoming call. All members are valid until the next dsb_client_rpc_*
  * call on the client. */
@@ -148,7 +153,10 @@ int dsb_client_rpc_answer(dsb_client *c, uint64_t call, uint8_t status,
  * before any reply: DSB_ERR_INVALID_ARGUMENT, DSB_ERR_MALFORMED (device
  * id), DSB_ERR_PROXY_OVERSIZE (payload over what one call can carry),
  * DSB_ERR_TRUST_UNKNOWN, DSB_ERR_TRUST_BLOCKED, DSB_ERR_IPC_NO_PEER,
- * DSB_ERR_LIMIT, transport errors.
+ * DSB_ERR_LIMIT, DSB_ERR_IPC_QUEUE_FULL (the reply came while over
+ * DSB_CLIENT_RPC_MAX_QUEUED_BYTES of uncollected replies), transport
+ * errors (DSB_ERR_TIMEOUT also when the daemon took no request for the
+ * client's timeout).
  */
 int dsb_client_rpc_call(dsb_client *c, const char *device_id,
                         const char *service, const char *method,
@@ -167,8 +175,9 @@ int dsb_client_rpc_call_start(dsb_client *c, uint64_t *handle,
  * The next finished call started with dsb_client_rpc_call_start(), waiting
  * up to |timeout_ms|. Returns 1 with |*reply| filled (reply->err set to a
  * local error such as DSB_ERR_TRUST_UNKNOWN when the daemon refused to
- * send it), 0 if none finished, DSB_ERR_NOT_FOUND if no call is in flight,
- * or DSB_ERR_CLOSED, DSB_ERR_IO.
+ * send it, or DSB_ERR_IPC_QUEUE_FULL when its payload arrived over
+ * DSB_CLIENT_RPC_MAX_QUEUED_BYTES), 0 if none finished, DSB_ERR_NOT_FOUND
+ * if no call is in flight, or DSB_ERR_CLOSED, DSB_ERR_IO.
  */
 int dsb_client_rpc_call_wait(dsb_client *c, dsb_client_rpc_reply *reply,
                              int timeout_ms);

@@ -223,7 +223,9 @@ extern "C" {
   XX(IPC_CLIENT_LIMIT, -714, 0, "ipc.reject.too_many_clients",                 \
      "too many local clients")                                                 \
   XX(IPC_UNREACHABLE, -715, 0, "ipc.device_unreachable",                       \
-     "could not establish a session with the device")
+     "could not establish a session with the device")                          \
+  XX(IPC_QUEUE_FULL, -716, 0, "ipc.client_queue_full",                         \
+     "the client library's receive queue is full (replies not collected)")
 
 /* -800 .. -899: remote service proxy */
 #define DSB_ERR_MAP_PROXY(XX)                                                  \

@@ -1,9 +1,15 @@
 /*
  * client.c - the local API client library (include/dsb/client.h).
  *
- * Plain blocking sockets with poll() for timeouts; no event loop. Every
- * packet is decoded with the bounded IPC codec; descriptors that arrive
- * with anything but a reply or event that carries one are closed at once.
+ * Plain sockets with poll() for timeouts; no event loop. Every packet is
+ * decoded with the bounded IPC codec; descriptors that arrive with
+ * anything but a reply or event that carries one are closed at once.
+ *
+ * Sends never block on a full socket: the daemon stops reading a client
+ * whose replies pile up, so a client blocked in send() while many calls are
+ * in flight would wait for a daemon that waits for it. While a send waits
+ * for room, client_send() receives and dispatches what the daemon sent
+ * (into the bounded event queue and the extension's bounded queues).
  */
 #include <errno.h>
 #include <poll.h>
@@ -30,6 +36,7 @@ struct dsb_client {
   dsb_client_event q[DSB_CLIENT_EVENT_QUEUE];
   const dsb_client_ext *ext_ops; /* client_int.h, e.g. client_rpc.c */
   void *ext;
+  int sending; /* inside client_send(): dispatch must not send */
   uint8_t rx[DSB_IPC_MAX_MSG + 1];
   uint8_t tx[DSB_IPC_MAX_MSG];
 };
@@ -227,6 +234,57 @@ static int client_dispatch(dsb_client *c, size_t len, int fd, uint64_t nonce,
   return 0;
 }
 
+/*
+ * Send one packet, waiting (up to the client's timeout) for room without
+ * blocking: meanwhile every packet the daemon sends is received and
+ * dispatched, so the daemon can always drain its replies to us and go on
+ * reading. Errors: DSB_ERR_CLOSED, DSB_ERR_IO, DSB_ERR_TIMEOUT.
+ */
+static int client_send(dsb_client *c, const uint8_t *p, size_t len) {
+  int64_t deadline = client_now_ms() + c->timeout_ms;
+  int rv = 0;
+  c->sending++;
+  for (;;) {
+    ssize_t s = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (s >= 0) {
+      break;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      rv = errno == EPIPE || errno == ECONNRESET ? DSB_ERR_CLOSED : DSB_ERR_IO;
+      break;
+    }
+    int64_t left = deadline - client_now_ms();
+    if (left <= 0) {
+      rv = DSB_ERR_TIMEOUT;
+      break;
+    }
+    struct pollfd pfd = {c->fd, POLLIN | POLLOUT, 0};
+    int pr = poll(&pfd, 1, (int)left);
+    if (pr < 0 && errno != EINTR) {
+      rv = DSB_ERR_IO;
+      break;
+    }
+    if (pr <= 0 || !(pfd.revents & POLLIN)) {
+      continue; /* room, or an error the next send() reports */
+    }
+    int fd;
+    long n = client_recv(c, 0, &fd);
+    if (n < 0 && n != DSB_ERR_IPC_OVERSIZE) {
+      rv = (int)n;
+      break;
+    }
+    if (n > 0) {
+      dsb_ipc_msg m;
+      (void)client_dispatch(c, (size_t)n, fd, 0, &m);
+    }
+  }
+  c->sending--;
+  return rv;
+}
+
 /* Send |req| (nonce assigned here) and wait for its reply into |*rep|
  * (views into c->rx, valid until the next call). |*fd| gets an attached
  * descriptor or -1 (may be NULL: then any is closed). The reply's status is
@@ -242,12 +300,9 @@ static int client_call(dsb_client *c, dsb_ipc_msg *req, dsb_ipc_msg *rep,
   if (n < 0) {
     return (int)n;
   }
-  ssize_t s;
-  do {
-    s = send(c->fd, c->tx, (size_t)n, MSG_NOSIGNAL);
-  } while (s < 0 && errno == EINTR);
-  if (s < 0) {
-    return errno == EPIPE || errno == ECONNRESET ? DSB_ERR_CLOSED : DSB_ERR_IO;
+  int rv = client_send(c, c->tx, (size_t)n);
+  if (rv) {
+    return rv;
   }
   int64_t deadline = client_now_ms() + c->timeout_ms;
   for (;;) {
@@ -262,8 +317,7 @@ static int client_call(dsb_client *c, dsb_ipc_msg *req, dsb_ipc_msg *rep,
     if (len == 0) {
       continue;
     }
-    int rv = client_dispatch(c, (size_t)len, rfd, req->nonce, rep);
-    if (rv == 1) {
+    if (client_dispatch(c, (size_t)len, rfd, req->nonce, rep) == 1) {
       break;
     }
   }
@@ -637,14 +691,11 @@ uint64_t dsb_client_ext_nonce(dsb_client *c) {
 }
 
 int dsb_client_ext_send(dsb_client *c, const uint8_t *p, size_t len) {
-  ssize_t s;
-  do {
-    s = send(c->fd, p, len, MSG_NOSIGNAL);
-  } while (s < 0 && errno == EINTR);
-  if (s < 0) {
-    return errno == EPIPE || errno == ECONNRESET ? DSB_ERR_CLOSED : DSB_ERR_IO;
-  }
-  return 0;
+  return client_send(c, p, len);
+}
+
+int dsb_client_ext_sending(const dsb_client *c) {
+  return c->sending > 0;
 }
 
 int dsb_client_ext_pump(dsb_client *c, int timeout_ms) {

@@ -37,8 +37,16 @@ void *dsb_client_ext_get(const dsb_client *c);
 /* A fresh request nonce (never reused by client.c). */
 uint64_t dsb_client_ext_nonce(dsb_client *c);
 
-/* Send one packet. Errors: DSB_ERR_CLOSED, DSB_ERR_IO. */
+/* Send one packet. While the socket is full, packets that arrive are
+ * received and dispatched (the extension's packet function may run).
+ * Errors: DSB_ERR_CLOSED, DSB_ERR_IO, DSB_ERR_TIMEOUT (no room within the
+ * client's timeout). */
 int dsb_client_ext_send(dsb_client *c, const uint8_t *p, size_t len);
+
+/* 1 while a send waits for room: a packet function called then must not
+ * send (it would nest sends and overwrite the packet being sent), so it
+ * defers what it has to say. */
+int dsb_client_ext_sending(const dsb_client *c);
 
 /* Receive and dispatch one packet, waiting up to |timeout_ms| (< 0:
  * forever). Returns 1 when a packet was handled, 0 on timeout, or

@@ -7,7 +7,14 @@
  * lost while the app waits for something else. State is created on first
  * use: a table of calls in flight (their nonces), finished calls not yet
  * collected, incoming calls not yet taken, and the app's handlers. Every
- * list is bounded.
+ * list is bounded: calls in flight by DSB_CLIENT_RPC_MAX_IN_FLIGHT, queued
+ * incoming calls by DSB_CLIENT_RPC_MAX_QUEUED_CALLS, and the payload bytes
+ * held by both queues by DSB_CLIENT_RPC_MAX_QUEUED_BYTES.
+ *
+ * Packets can arrive while client.c waits for room to send (it receives
+ * meanwhile so that the daemon never waits for us while we wait for it);
+ * nothing here sends then: refusals of incoming calls are deferred to a
+ * bounded list and sent on the next entry into this module.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +28,7 @@
 
 #define CRPC_SYNC_TIMEOUT_MS DSB_CLIENT_DEFAULT_TIMEOUT_MS
 #define CRPC_CALL_SLACK_MS 5000 /* beyond the daemon's own deadline */
+#define CRPC_MAX_DEFERRED 256   /* refusals waiting for a chance to send */
 
 typedef struct crpc_done {
   struct crpc_done *next;
@@ -58,6 +66,13 @@ typedef struct crpc {
   int32_t sync_rule;
   char sync_text[DSB_IPC_RPC_EXPLAIN_MAX + 1];
   uint64_t stale;
+  size_t queued_bytes; /* payloads in the done and incoming queues */
+  /* Incoming calls refused while a send was waiting (answered later). */
+  size_t ndeferred;
+  struct {
+    uint64_t call;
+    uint8_t status;
+  } deferred[CRPC_MAX_DEFERRED];
   uint8_t tx[DSB_IPC_MAX_MSG];
   uint8_t out[DSB_IPC_RPC_ANSWER_PAYLOAD_MAX];
 } crpc;
@@ -128,6 +143,13 @@ static void crpc_on_reply(crpc *x, const dsb_ipc_rpc_msg *m) {
     d->ipc_err = m->status;
     d->r.err = m->status;
     d->r.status = dsb_rpc_status_from_err(m->status);
+  } else if (m->u.call_r.payload.len >
+             DSB_CLIENT_RPC_MAX_QUEUED_BYTES - x->queued_bytes) {
+    /* The app does not collect its replies: keep the call's outcome, not
+     * its payload. */
+    d->ipc_err = DSB_ERR_IPC_QUEUE_FULL;
+    d->r.err = DSB_ERR_IPC_QUEUE_FULL;
+    d->r.status = DSB_RPC_FAILED;
   } else {
     d->r.status = m->u.call_r.rpc_status;
     d->r.err = dsb_rpc_status_to_err(d->r.status);
@@ -139,20 +161,50 @@ static void crpc_on_reply(crpc *x, const dsb_ipc_rpc_msg *m) {
       } else {
         memcpy(d->r.payload, m->u.call_r.payload.p, m->u.call_r.payload.len);
         d->r.payloadlen = m->u.call_r.payload.len;
+        x->queued_bytes += d->r.payloadlen;
       }
     }
   }
   crpc_push_done(x, d);
 }
 
-static void crpc_on_incoming(crpc *x, const dsb_ipc_rpc_msg *m) {
-  if (x->nin >= DSB_CLIENT_RPC_MAX_QUEUED_CALLS) {
-    (void)crpc_answer(x, m->u.incoming.call, DSB_RPC_TOO_MANY_CALLS, NULL, 0);
+/* Answer an incoming call we cannot take: now, or, while client.c waits
+ * to send, later (crpc_flush_deferred). When even that list is full the
+ * call is dropped and the daemon's forward timeout answers the caller. */
+static void crpc_refuse(crpc *x, uint64_t call, uint8_t status) {
+  if (!dsb_client_ext_sending(x->c)) {
+    (void)crpc_answer(x, call, status, NULL, 0);
     return;
   }
-  crpc_in *in = malloc(sizeof(*in) + m->u.incoming.payload.len);
+  if (x->ndeferred == CRPC_MAX_DEFERRED) {
+    x->stale++;
+    return;
+  }
+  x->deferred[x->ndeferred].call = call;
+  x->deferred[x->ndeferred].status = status;
+  x->ndeferred++;
+}
+
+static void crpc_flush_deferred(crpc *x) {
+  while (x->ndeferred && !dsb_client_ext_sending(x->c)) {
+    x->ndeferred--;
+    if (crpc_answer(x, x->deferred[x->ndeferred].call,
+                    x->deferred[x->ndeferred].status, NULL, 0) != 0) {
+      return; /* the transport error shows on the caller's next request */
+    }
+  }
+}
+
+static void crpc_on_incoming(crpc *x, const dsb_ipc_rpc_msg *m) {
+  size_t len = m->u.incoming.payload.len;
+  if (x->nin >= DSB_CLIENT_RPC_MAX_QUEUED_CALLS ||
+      len > DSB_CLIENT_RPC_MAX_QUEUED_BYTES - x->queued_bytes) {
+    crpc_refuse(x, m->u.incoming.call, DSB_RPC_TOO_MANY_CALLS);
+    return;
+  }
+  crpc_in *in = malloc(sizeof(*in) + len);
   if (!in) {
-    (void)crpc_answer(x, m->u.incoming.call, DSB_RPC_FAILED, NULL, 0);
+    crpc_refuse(x, m->u.incoming.call, DSB_RPC_FAILED);
     return;
   }
   memset(&in->req, 0, sizeof(in->req));
@@ -166,7 +218,8 @@ static void crpc_on_incoming(crpc *x, const dsb_ipc_rpc_msg *m) {
     memcpy(in->payload, m->u.incoming.payload.p, m->u.incoming.payload.len);
   }
   in->req.payload = in->payload;
-  in->req.payloadlen = m->u.incoming.payload.len;
+  in->req.payloadlen = len;
+  x->queued_bytes += len;
   if (x->in_tail) {
     x->in_tail->next = in;
   } else {
@@ -263,9 +316,14 @@ static void crpc_free(void *ext) {
 
 static const dsb_client_ext crpc_ops = {crpc_claims, crpc_packet, crpc_free};
 
+/* This module's state for |c|, created on first use. Every public entry
+ * comes through here, outside any send, so deferred refusals go out. */
 static crpc *crpc_get(dsb_client *c) {
   crpc *x = dsb_client_ext_get(c);
   if (x || !c) {
+    if (x) {
+      crpc_flush_deferred(x);
+    }
     return x;
   }
   x = calloc(1, sizeof(*x));
@@ -444,6 +502,7 @@ static void crpc_unlink_in(crpc *x, crpc_in *prev, crpc_in *in) {
     x->in_tail = prev;
   }
   x->nin--;
+  x->queued_bytes -= in->req.payloadlen;
   in->next = NULL;
 }
 
@@ -625,6 +684,7 @@ static crpc_done *crpc_take_done(crpc *x, uint64_t handle) {
     if (x->done_tail == d) {
       x->done_tail = prev;
     }
+    x->queued_bytes -= d->r.payloadlen;
     return d;
   }
   return NULL;

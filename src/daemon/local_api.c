@@ -56,6 +56,7 @@ struct dsbd_client {
   api_out *outq, *outq_tail;
   size_t outq_bytes;
   size_t outq_packets;
+  size_t owed; /* requests read and not yet answered */
   size_t nservices;
   char services[API_MAX_SERVICES_PER_CLIENT][DSB_IPC_SERVICE_MAX + 1];
   size_t nstreams;
@@ -124,6 +125,15 @@ static int api_send_packet(int sock, const uint8_t *p, size_t len, int fd) {
 
 static void api_update_poll(dsbd_client *c);
 
+/* Flow control: stop reading a client while its queued replies plus the
+ * replies it is still owed reach half the queue. Counting the owed ones
+ * (calls and opens in flight) keeps the replies that are still to come
+ * within the queue, so a client that reads them is never dropped as too
+ * slow however many requests it writes. */
+static int api_backlogged(const dsbd_client *c) {
+  return c->outq_packets + c->owed >= API_MAX_QUEUE_PACKETS / 2;
+}
+
 static void api_flush(dsbd_client *c) {
   while (c->outq) {
     api_out *o = c->outq;
@@ -152,10 +162,14 @@ static int api_send(dsbd_client *c, const uint8_t *p, size_t len, int fd) {
     api_close_fd(fd);
     return DSB_ERR_CLOSED;
   }
+  if (len && (p[0] & DSB_IPC_REPLY_BIT) && c->owed) {
+    c->owed--;
+  }
   if (!c->outq) {
     int rv = api_send_packet(c->fd, p, len, fd);
     if (rv == 0) {
       api_close_fd(fd);
+      api_update_poll(c); /* one reply fewer owed: maybe read again */
       return 0;
     }
     if (rv != DSB_ERR_AGAIN) {
@@ -522,7 +536,7 @@ static void api_on_client_io(uv_poll_t *h, int status, int events) {
   }
   for (int i = 0; i < API_BATCH && !c->closing; ++i) {
     /* Stop reading while replies pile up: the client must read first. */
-    if (c->outq_packets >= API_MAX_QUEUE_PACKETS / 2) {
+    if (api_backlogged(c)) {
       break;
     }
     long n = api_recv(c, c->api->rx, sizeof(c->api->rx));
@@ -538,6 +552,7 @@ static void api_on_client_io(uv_poll_t *h, int status, int events) {
       api_client_close(c, "oversize request");
       return;
     }
+    c->owed++; /* every request is answered once (or the client dropped) */
     if (dsb_ipc_rpc_op_is_ours(c->api->rx[0])) {
       /* Remote-call ops have their own codec (dsb/ipc_rpc.h). */
       dsbd_proxy_ipc(c->api->d->proxy, c, c->api->rx, (size_t)n);
@@ -561,7 +576,7 @@ static void api_update_poll(dsbd_client *c) {
     return;
   }
   int ev = UV_DISCONNECT;
-  if (c->outq_packets < API_MAX_QUEUE_PACKETS / 2) {
+  if (!api_backlogged(c)) {
     ev |= UV_READABLE;
   }
   if (c->outq) {

@@ -10,7 +10,8 @@
 # denied (the app counts zero invocations), unknown service, oversize
 # request and reply, too many calls in flight, untrusted caller, app gone
 # (unavailable), late answer (dropped, counted), invalid policy at start and
-# on SIGHUP reload. Then 1000 calls in flight from 4 processes.
+# on SIGHUP reload. Then 1000 calls in flight from 4 processes, and 2000
+# from one process.
 # Every wait is a polled condition with a deadline; no packet leaves lo.
 set -u
 BUILD=${DSB_BUILD_DIR:?DSB_BUILD_DIR not set}
@@ -223,6 +224,13 @@ for i in 0 1 2 3; do
   wait "${LOADS[$i]}" || fail "load $((i + 1)): $(cat "$T/load-$((i + 1)).out")"
 done
 grep -h "^ok 250$" "$T"/load-*.out | wc -l | grep -q '^4$' || fail "not every load process saw 250 good replies"
+
+step "one process, 2000 calls in flight: the library reads replies while it sends (no deadlock)"
+# The daemon stops reading a client whose replies pile up; a client blocked
+# in send() then waited forever. Bounded by timeout(1), never a hang.
+timeout 120 "$RPCAPP" load "$T/a.sock" "$B" echo echo 2000 5 1024 >"$T/load-one.out" 2>&1
+rc=$?
+[ "$rc" = 0 ] && grep -q "^ok 2000$" "$T/load-one.out" || fail "2000 calls from one process: exit $rc $(tail -3 "$T/load-one.out")"
 
 step "clean shutdown"
 for n in a b; do

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -205,6 +206,54 @@ static void *fake_rpc_errors_main(void *arg) {
   return NULL;
 }
 
+/* A daemon that, like dsoftbusd, stops reading while it cannot deliver a
+ * reply: it answers each remote call with a blocking send of its payload.
+ * A client that does not read while it sends deadlocks with it; the send
+ * timeout turns that into a closed connection (a failed test, not a hang). */
+#define FAKE_FLOOD_CALLS 3000
+static size_t fake_reply_size; /* 0: echo the call's payload */
+static void *fake_flood_main(void *arg) {
+  fake *f = arg;
+  static uint8_t buf[DSB_IPC_MAX_MSG];
+  static uint8_t out[DSB_IPC_MAX_MSG];
+  int c = fake_accept_hello(f, buf, sizeof(buf));
+  if (c < 0) {
+    return NULL;
+  }
+  struct timeval tv = {10, 0};
+  setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  for (;;) {
+    ssize_t n = recv(c, buf, sizeof(buf), 0);
+    dsb_ipc_rpc_msg m;
+    if (n <= 0 || dsb_ipc_rpc_decode(&m, buf, (size_t)n) != 0) {
+      break;
+    }
+    static uint8_t big[DSB_IPC_RPC_REPLY_PAYLOAD_MAX];
+    dsb_ipc_rpc_msg r;
+    memset(&r, 0, sizeof(r));
+    r.op = (uint8_t)(m.op | DSB_IPC_REPLY_BIT);
+    r.nonce = m.nonce;
+    if (m.op == DSB_IPC_OP_RPC_CALL) {
+      r.u.call_r.rpc_status = DSB_RPC_OK;
+      r.u.call_r.payload = m.u.call.payload;
+      if (fake_reply_size) {
+        r.u.call_r.payload.p = big;
+        r.u.call_r.payload.len = fake_reply_size;
+      }
+    } else {
+      r.u.policy_check_r.rule = 0;
+      r.u.policy_check_r.explanation = dsb_ipc_cstr("allowed");
+    }
+    long len = dsb_ipc_rpc_encode(out, sizeof(out), &r);
+    if (len < 0 || send(c, out, (size_t)len, MSG_NOSIGNAL) != len) {
+      shutdown(c, SHUT_RDWR); /* stuck: fail the client instead of hanging */
+      break;
+    }
+  }
+  close(c);
+  return NULL;
+}
+
 static int fake_start(void **state, void *(*fn)(void *)) {
   fake *f = calloc(1, sizeof(*f));
   assert_non_null(f);
@@ -226,6 +275,16 @@ static int fake_start(void **state, void *(*fn)(void *)) {
 
 static int fake_setup(void **state) {
   return fake_start(state, fake_main);
+}
+
+static int fake_flood_setup(void **state) {
+  fake_reply_size = 0;
+  return fake_start(state, fake_flood_main);
+}
+
+static int fake_big_replies_setup(void **state) {
+  fake_reply_size = 60000;
+  return fake_start(state, fake_flood_main);
 }
 
 static int fake_rpc_errors_setup(void **state) {
@@ -311,6 +370,83 @@ static void test_rpc_error_replies_reach_the_caller(void **state) {
   dsb_client_close(c);
 }
 
+/* Issue #8 follow-up: thousands of calls in flight on one connection to a
+ * daemon that stops reading while its replies pile up. The library reads
+ * (and queues) replies while it waits to send, so every call completes and
+ * each reply carries its own call's payload. */
+static void test_calls_in_flight_do_not_deadlock(void **state) {
+  fake *f = *state;
+  dsb_client *c = NULL;
+  assert_int_equal(dsb_client_connect(&c, f->path, 0), 0);
+  static uint64_t handles[FAKE_FLOOD_CALLS];
+  uint8_t payload[1024];
+  for (size_t i = 0; i < FAKE_FLOOD_CALLS; ++i) {
+    memset(payload, (int)(i & 0xff), sizeof(payload));
+    memcpy(payload, &i, sizeof(i));
+    assert_int_equal(dsb_client_rpc_call_start(c, &handles[i], test_dev, "echo",
+                                               "echo", payload, sizeof(payload),
+                                               0),
+                     0);
+  }
+  for (size_t k = 0; k < FAKE_FLOOD_CALLS; ++k) {
+    dsb_client_rpc_reply r;
+    assert_int_equal(dsb_client_rpc_call_wait(c, &r, 10000), 1);
+    assert_int_equal(r.status, DSB_RPC_OK);
+    assert_int_equal(r.payloadlen, sizeof(payload));
+    size_t i;
+    memcpy(&i, r.payload, sizeof(i));
+    assert_true(i < FAKE_FLOOD_CALLS);
+    assert_true(handles[i] == r.handle);
+    handles[i] = 0; /* each call answered once */
+    assert_int_equal(r.payload[sizeof(payload) - 1], (uint8_t)(i & 0xff));
+    dsb_client_rpc_reply_free(&r);
+  }
+  assert_int_equal(dsb_client_rpc_in_flight(c), 0);
+  assert_int_equal(dsb_client_rpc_stale(c), 0);
+  dsb_client_close(c);
+}
+
+/* Replies the app does not collect are held up to
+ * DSB_CLIENT_RPC_MAX_QUEUED_BYTES of payload; beyond it a reply still
+ * completes its call, with the named error and without its payload. */
+static void test_reject_replies_over_queue_bound(void **state) {
+  fake *f = *state;
+  enum { CALLS = 600 };
+  size_t fit = DSB_CLIENT_RPC_MAX_QUEUED_BYTES / 60000;
+  dsb_client *c = NULL;
+  assert_int_equal(dsb_client_connect(&c, f->path, 0), 0);
+  for (size_t i = 0; i < CALLS; ++i) {
+    uint64_t h;
+    assert_int_equal(dsb_client_rpc_call_start(c, &h, test_dev, "echo", "echo",
+                                               (const uint8_t *)"x", 1, 0),
+                     0);
+  }
+  /* The fake answers in order: once this reply is here, every call's
+   * reply has been received and queued. */
+  long rule = -1;
+  assert_int_equal(
+      dsb_client_rpc_policy_check(c, test_dev, "echo", "echo", &rule, NULL, 0),
+      0);
+  size_t ok = 0, full = 0;
+  for (size_t i = 0; i < CALLS; ++i) {
+    dsb_client_rpc_reply r;
+    assert_int_equal(dsb_client_rpc_call_wait(c, &r, 0), 1);
+    if (r.err == 0) {
+      assert_int_equal(r.payloadlen, 60000);
+      ok++;
+    } else {
+      assert_int_equal(r.err, DSB_ERR_IPC_QUEUE_FULL);
+      assert_int_equal(r.status, DSB_RPC_FAILED);
+      assert_null(r.payload);
+      full++;
+    }
+    dsb_client_rpc_reply_free(&r);
+  }
+  assert_int_equal(ok, fit);
+  assert_int_equal(full, CALLS - fit);
+  dsb_client_close(c);
+}
+
 static void test_reject_bad_arguments(void **state) {
   (void)state;
   dsb_client *c = NULL;
@@ -326,6 +462,10 @@ int main(void) {
                                       fake_setup, fake_teardown),
       cmocka_unit_test_setup_teardown(test_rpc_error_replies_reach_the_caller,
                                       fake_rpc_errors_setup, fake_teardown),
+      cmocka_unit_test_setup_teardown(test_calls_in_flight_do_not_deadlock,
+                                      fake_flood_setup, fake_teardown),
+      cmocka_unit_test_setup_teardown(test_reject_replies_over_queue_bound,
+                                      fake_big_replies_setup, fake_teardown),
       cmocka_unit_test(test_reject_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
