@@ -28,7 +28,13 @@
 
 #define PEERS_MAX_DEVICES 256
 #define PEERS_MAX_PENDING_PER_DEVICE 64
-#define PEERS_OPEN_TIMEOUT (20 * DSB_NS_PER_S)
+/* An OPEN waits this long for a session: long enough for one more dial
+ * after a handshake that timed out (the transport's budget for connect plus
+ * handshake is 10 s). */
+#define PEERS_OPEN_TIMEOUT (30 * DSB_NS_PER_S)
+/* Dials after a handshake timeout while OPENs wait: on a lossy link the
+ * TCP SYN backoff (1, 3, 7 s) alone can use up the first budget. */
+#define PEERS_MAX_SETUP_RETRIES 2
 /* RST codes this daemon uses above DSB_MUX_RST_APP_BASE. */
 #define PEERS_RST_NO_SERVICE (DSB_MUX_RST_APP_BASE + 1)
 #define PEERS_RST_BUSY (DSB_MUX_RST_APP_BASE + 2)
@@ -79,6 +85,7 @@ struct peer_dev {
   dsbd_peer *active; /* the kept session */
   peer_req *queue;   /* waiting for a session */
   size_t nqueued;
+  int setup_retries; /* dials since the last session was established */
 };
 
 struct dsbd_peers {
@@ -634,6 +641,7 @@ static int peers_on_established(dsb_tcp_conn *conn, const dsb_device_id *id,
     return -1;
   }
   p->established = 1;
+  v->setup_retries = 0;
   dsbd_log(d, DSB_LOG_INFO, "session with %s established (%s)", v->text,
            p->role == DSB_SESSION_INITIATOR ? "outbound" : "inbound");
   peers_run_queue(p);
@@ -770,7 +778,16 @@ static void peers_on_closed(dsb_tcp_conn *conn, int reason, void *user_data) {
     if (reason == DSB_ERR_EXISTS) {
       qerr = DSB_ERR_IPC_UNREACHABLE;
     }
-    peers_dev_fail_queue(pp, v, qerr);
+    if (!p->established && reason == DSB_ERR_SESSION_HANDSHAKE_TIMEOUT &&
+        v->queue && v->setup_retries < PEERS_MAX_SETUP_RETRIES &&
+        !dsbd_stopping(d)) {
+      /* Keep the OPENs: the code below dials again. */
+      v->setup_retries++;
+      dsbd_log(d, DSB_LOG_INFO, "dialling %s again (attempt %d)", v->text,
+               v->setup_retries + 1);
+    } else {
+      peers_dev_fail_queue(pp, v, qerr);
+    }
   }
   dsbd_proxy_session_gone(d->proxy, p); /* calls on it: "unavailable" */
   if (p->mux) {
@@ -791,8 +808,9 @@ static void peers_on_closed(dsb_tcp_conn *conn, int reason, void *user_data) {
   p->dev = NULL;
   free(p);
   if (v && v->queue && !dsbd_stopping(d)) {
-    /* OPENs moved off a session that lost a simultaneous connect: run them
-     * on the survivor, or dial again (the peer's connection then wins). */
+    /* OPENs moved off a session that lost a simultaneous connect, or kept
+     * after a handshake timeout: run them on the survivor, or dial again
+     * (after a lost race the peer's connection then wins). */
     if (v->active && v->active->established && !v->active->closing) {
       peers_run_queue(v->active);
     } else if (!v->active) {

@@ -299,3 +299,30 @@ scenario_identity_replay() {
     fail "no session with the real node after the replay"
   add_bytes $((1024 * 1024))
 }
+
+# A session setup that runs out of time (here: node 2 drops every TCP SYN to
+# its session port) is dialled again while an OPEN waits, so a transient
+# outage during setup does not fail the stream: once node 1 reports the
+# second dial, the drop is lifted and the transfer completes.
+scenario_handshake_retry() {
+  local f=$NETNS_WORK/payload
+  start_all || fail "daemons did not start"
+  wait_until 30 "discovery" all_see_all || fail "discovery incomplete"
+  trust_all || fail "trust"
+  serve_sha_all
+  nft_in 2 "table inet ${NETNS_PREFIX}syn {
+  chain in { type filter hook input priority 0; tcp dport $NETNS_SESSION_PORT tcp flags syn counter drop; }
+}" || fail "nft rules"
+  make_random "$f" 1
+  (send_file 1 2 "$f"; echo $? >"$NETNS_WORK/retry.rc") 2>"$NETNS_WORK/retry.err" &
+  local sp=$!
+  wait_until 30 "node 1 dials again after the handshake timeout" \
+    grep -q "dialling $(cat "$(node_dir 2)/id") again" "$(node_dir 1)/daemon.log" ||
+    fail "no second dial after the handshake timeout"
+  ip netns exec "$(node_ns 2)" nft delete table inet "${NETNS_PREFIX}syn" || fail "nft delete"
+  wait_until 40 "the transfer ends" bash -c "! kill -0 $sp" || fail "transfer hung"
+  wait "$sp"
+  [ "$(cat "$NETNS_WORK/retry.rc")" = 0 ] ||
+    fail "transfer failed after the retry: $(head -n 1 "$NETNS_WORK/retry.err")"
+  add_bytes $((1024 * 1024))
+}
