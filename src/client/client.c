@@ -683,7 +683,7 @@ void dsb_client_ext_set(dsb_client *c, const dsb_client_ext *ops, void *ext) {
 }
 
 void *dsb_client_ext_get(const dsb_client *c) {
-  return c->ext;
+  return c ? c->ext : NULL;
 }
 
 uint64_t dsb_client_ext_nonce(dsb_client *c) {
