@@ -98,7 +98,9 @@ typedef struct dsb_client_peer {
   size_t naddrs;
   char addrs[DSB_IPC_MAX_ADDRS][DSB_IPC_ADDR_MAX + 1];
   size_t nservices;
-  char services[DSB_IPC_MAX_SERVICES][DSB_IPC_SERVICE_MAX + 1];
+  /* As the peer announced them (up to 64 printable bytes); one outside the
+   * service-name rule (dsb/service_name.h) cannot be opened from here. */
+  char services[DSB_IPC_MAX_SERVICES][DSB_IPC_PEER_SERVICE_MAX + 1];
 } dsb_client_peer;
 
 typedef struct dsb_client_trust_entry {
@@ -130,9 +132,11 @@ int dsb_client_status(dsb_client *c, dsb_client_counter_fn fn, void *ctx);
  * DSB_ERR_INVALID_ARGUMENT. */
 int dsb_client_trust_set(dsb_client *c, const char *device_id, int state);
 
-/* Publish / withdraw a service name (1..48 of [A-Za-z0-9._-]). Incoming
- * streams for a published service arrive as DSB_CLIENT_EV_STREAM events.
- * Errors: DSB_ERR_IPC_BAD_STRING, DSB_ERR_EXISTS (published already),
+/* Publish / withdraw a service name: the service-name rule, 1..48 of
+ * [A-Za-z0-9._-] (dsb/service_name.h), checked before anything is sent.
+ * Incoming streams for a published service arrive as DSB_CLIENT_EV_STREAM
+ * events. A published service is announced in discovery.
+ * Errors: DSB_ERR_IPC_BAD_STRING (name), DSB_ERR_EXISTS (published already),
  * DSB_ERR_LIMIT, DSB_ERR_NOT_FOUND (withdraw). */
 int dsb_client_publish(dsb_client *c, const char *service);
 int dsb_client_withdraw(dsb_client *c, const char *service);

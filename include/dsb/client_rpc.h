@@ -77,9 +77,11 @@ typedef struct dsb_client_rpc_reply {
 void dsb_client_rpc_reply_free(dsb_client_rpc_reply *reply);
 
 /*
- * Offer |service| (1..64 of [A-Za-z0-9._-]) to remote callers, as the
- * daemon's policy allows. |description| (0..255 printable bytes) may be
- * NULL. With |fn| NULL calls are taken with dsb_client_rpc_next_call().
+ * Offer |service| to remote callers, as the daemon's policy allows. The
+ * name follows the service-name rule, 1..48 of [A-Za-z0-9._-]
+ * (dsb/service_name.h), checked before anything is sent; the daemon
+ * announces the service in discovery. |description| (0..255 printable bytes)
+ * may be NULL. With |fn| NULL calls are taken with dsb_client_rpc_next_call().
  * Errors: DSB_ERR_INVALID_ARGUMENT, DSB_ERR_EXISTS (a service of that name
  * exists on this device), DSB_ERR_LIMIT, and the transport errors.
  */
@@ -106,10 +108,11 @@ typedef struct dsb_client_bundle {
 
 /*
  * Register this app's bundle and offer the services it exports (all or
- * nothing). Serve them with dsb_client_rpc_set_handler() or take the calls
- * with dsb_client_rpc_next_call().
- * Errors: DSB_ERR_INVALID_ARGUMENT, DSB_ERR_EXISTS, DSB_ERR_LIMIT,
- * transport errors.
+ * nothing). Each service name follows the service-name rule (checked
+ * before anything is sent); the bundle name may be 1..64 bytes. Serve them with
+ * dsb_client_rpc_set_handler() or take the calls with
+ * dsb_client_rpc_next_call(). Errors: DSB_ERR_INVALID_ARGUMENT, DSB_ERR_EXISTS,
+ * DSB_ERR_LIMIT, transport errors.
  */
 int dsb_client_rpc_register_bundle(dsb_client *c, const dsb_client_bundle *b);
 

@@ -30,15 +30,21 @@
 
 #include "dsb/common.h"
 #include "dsb/identity.h"
+#include "dsb/service_name.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define DSB_IPC_VERSION 1
-#define DSB_IPC_MAX_MSG 65536   /* whole packet, header and nonce included */
-#define DSB_IPC_NAME_MAX 64     /* device display name, bytes */
-#define DSB_IPC_SERVICE_MAX 48  /* service name, bytes (see PROTOCOL.md) */
+#define DSB_IPC_MAX_MSG 65536 /* whole packet, header and nonce included */
+#define DSB_IPC_NAME_MAX 64   /* device display name, bytes */
+/* A service this side publishes, withdraws or opens: the service-name rule
+ * (dsb/service_name.h). */
+#define DSB_IPC_SERVICE_MAX DSB_SERVICE_NAME_MAX
+/* A service in a peer entry: as discovery carries it (dsb/disc.h), so a
+ * peer's longer or other names are listed, not dropped. */
+#define DSB_IPC_PEER_SERVICE_MAX 64
 #define DSB_IPC_ADDR_MAX 64     /* "host:port" text, bytes */
 #define DSB_IPC_LABEL_MAX 64    /* counter name, bytes */
 #define DSB_IPC_MAX_ADDRS 8     /* addresses per peer entry */
@@ -268,10 +274,14 @@ int dsb_ipc_next_trust(dsb_ipc_iter *it, dsb_ipc_trust_entry *e);
 int dsb_ipc_next_counter(dsb_ipc_iter *it, dsb_ipc_counter *e);
 
 /* Validity of names as the local API accepts them.
- * Service: 1..48 bytes of [A-Za-z0-9._-]. Display name: 0..64 bytes, no
- * ASCII control characters. Counter label: 1..64 bytes, printable ASCII.
+ * Service (PUBLISH, WITHDRAW, OPEN, STREAM_INCOMING): the service-name rule,
+ * 1..48 bytes of [A-Za-z0-9._-] (dsb_service_name_valid()). Peer service
+ * (a peer entry's list): 1..64 bytes of printable ASCII without space, as
+ * discovery accepts it. Display name: 0..64 bytes, no ASCII control
+ * characters. Counter label: 1..64 bytes, printable ASCII without space.
  * Address: 1..64 bytes, printable ASCII. Return 1 if valid, else 0. */
 int dsb_ipc_service_valid(const uint8_t *s, size_t len);
+int dsb_ipc_peer_service_valid(const uint8_t *s, size_t len);
 int dsb_ipc_name_valid(const uint8_t *s, size_t len);
 int dsb_ipc_label_valid(const uint8_t *s, size_t len);
 

@@ -53,8 +53,12 @@ size_t dsb_ipc_rpc_call_payload_max(size_t servicelen, size_t methodlen);
 /* A borrowed string view (not NUL-terminated). */
 typedef dsb_ipc_str dsb_ipc_rpc_str;
 
+/* A service an app offers. Its name follows the service-name rule, 1..48
+ * of [A-Za-z0-9._-] (dsb/service_name.h), as does SERVICE_REMOVE's; the
+ * bundle name and the names of calls and policy checks may be 1..64 of
+ * [A-Za-z0-9._-], as remote-call frames carry them (dsb/rpc.h). */
 typedef struct dsb_ipc_rpc_svc {
-  dsb_ipc_str name;        /* 1..64 of [A-Za-z0-9._-] */
+  dsb_ipc_str name;        /* 1..48 of [A-Za-z0-9._-] */
   dsb_ipc_str description; /* 0..255 printable ASCII */
 } dsb_ipc_rpc_svc;
 

@@ -81,13 +81,15 @@ typedef long (*dsb_services_handler_fn)(void *ctx, uint8_t *out, size_t outlen,
 
 /* One service a bundle exports. */
 typedef struct dsb_bundle_service {
-  const char *name;        /* a service name */
+  const char *name;        /* a service name (dsb/service_name.h) */
   const char *description; /* may be NULL or "" */
 } dsb_bundle_service;
 
 /* An application registering with the daemon. */
 typedef struct dsb_bundle {
-  const char *name;    /* 1..64 bytes of [A-Za-z0-9._-], e.g. com.example.cam */
+  /* 1..64 bytes of [A-Za-z0-9._-], e.g. com.example.cam: an application,
+   * not a service, so not held to the service-name rule */
+  const char *name;
   const char *version; /* 1..32 bytes of [A-Za-z0-9.+_-] */
   const dsb_bundle_service *services;
   size_t nservices; /* <= DSB_SERVICES_PER_BUNDLE_MAX */
@@ -130,7 +132,9 @@ void dsb_services_del(dsb_services *services);
 
 /*
  * Offer |name| served by the local application |owner| (non-zero, chosen by
- * the daemon, e.g. its client id). |description| may be NULL.
+ * the daemon, e.g. its client id). |name| follows the service-name rule,
+ * 1..48 of [A-Za-z0-9._-] (dsb/service_name.h), as do the names of handler
+ * and bundle services. |description| may be NULL.
  * Errors: DSB_ERR_INVALID_ARGUMENT (bad name, description or owner 0),
  * DSB_ERR_EXISTS, DSB_ERR_LIMIT.
  */
@@ -162,6 +166,12 @@ int dsb_services_bundle_add(dsb_services *services, const dsb_bundle *bundle,
 
 /* Unregister a bundle and withdraw its services. Errors: DSB_ERR_NOT_FOUND */
 int dsb_services_bundle_remove(dsb_services *services, const char *name);
+
+/* Walk the registry: start with |*cursor| 0; each call fills |info| with
+ * the next service (built-ins included, in slot order, a freed slot being
+ * reused) and returns 1, or returns 0 at the end. */
+int dsb_services_next(const dsb_services *services, size_t *cursor,
+                      dsb_service_info *info);
 
 size_t dsb_services_count(const dsb_services *services);
 size_t dsb_services_bundle_count(const dsb_services *services);

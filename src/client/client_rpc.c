@@ -24,6 +24,7 @@
 #include "dsb/client_rpc.h"
 #include "dsb/err.h"
 #include "dsb/ipc_rpc.h"
+#include "dsb/service_name.h"
 #include "client_int.h"
 
 #define CRPC_SYNC_TIMEOUT_MS DSB_CLIENT_DEFAULT_TIMEOUT_MS
@@ -364,14 +365,6 @@ static int crpc_request(crpc *x, dsb_ipc_rpc_msg *m) {
   return rv ? rv : x->sync_status;
 }
 
-static int crpc_str(dsb_ipc_str *out, const char *s) {
-  if (!s) {
-    return DSB_ERR_INVALID_ARGUMENT;
-  }
-  *out = dsb_ipc_cstr(s);
-  return 0;
-}
-
 static crpc_svc *crpc_find_svc(crpc *x, const char *name) {
   for (size_t i = 0; i < x->nsvcs; ++i) {
     if (strcmp(x->svcs[i].name, name) == 0) {
@@ -405,6 +398,11 @@ int dsb_client_rpc_register(dsb_client *c, const char *service,
   crpc *x = crpc_get(c);
   if (!x || !service) {
     return x ? DSB_ERR_INVALID_ARGUMENT : DSB_ERR_NOMEM;
+  }
+  /* Checked here too, not only by the codec: the caller learns of a bad
+   * name before anything reaches the daemon. */
+  if (!dsb_service_name_valid(service, strlen(service))) {
+    return DSB_ERR_INVALID_ARGUMENT;
   }
   if (x->nsvcs >= DSB_CLIENT_RPC_MAX_SERVICES && !crpc_find_svc(x, service)) {
     return DSB_ERR_LIMIT;
@@ -458,9 +456,11 @@ int dsb_client_rpc_register_bundle(dsb_client *c, const dsb_client_bundle *b) {
   m.u.bundle_add.version = dsb_ipc_cstr(b->version);
   m.u.bundle_add.nservices = (uint8_t)b->nservices;
   for (size_t i = 0; i < b->nservices; ++i) {
-    if (crpc_str(&m.u.bundle_add.services[i].name, b->services[i].name)) {
+    const char *sname = b->services[i].name;
+    if (!sname || !dsb_service_name_valid(sname, strlen(sname))) {
       return DSB_ERR_INVALID_ARGUMENT;
     }
+    m.u.bundle_add.services[i].name = dsb_ipc_cstr(sname);
     m.u.bundle_add.services[i].description =
         dsb_ipc_cstr(b->services[i].description);
   }

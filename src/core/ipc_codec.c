@@ -8,25 +8,29 @@
 #include <string.h>
 
 #include "dsb/err.h"
+#include "dsb/disc.h"
 #include "dsb/ipc.h"
+#include "dsb/service_name.h"
 #include "dsb/wire.h"
 #include "ipc_wire.h"
 
 /* ---- names -------------------------------------------------------------- */
 
+_Static_assert(DSB_IPC_PEER_SERVICE_MAX == DSB_DISC_SERVICE_NAME_MAX,
+               "peer listings carry every service discovery accepts");
+_Static_assert(DSB_IPC_PEER_SERVICE_MAX <= DSB_IPC_LABEL_MAX,
+               "peer services are checked as labels");
+_Static_assert(DSB_IPC_MAX_SERVICES == DSB_DISC_MAX_SERVICES,
+               "a peer entry holds every service of an announcement");
+
 int dsb_ipc_service_valid(const uint8_t *s, size_t len) {
-  if (len < 1 || len > DSB_IPC_SERVICE_MAX || !s) {
-    return 0;
-  }
-  for (size_t i = 0; i < len; ++i) {
-    uint8_t c = s[i];
-    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-             (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) {
-      return 0;
-    }
-  }
-  return 1;
+  return dsb_service_name_valid((const char *)s, len);
+}
+
+/* Peers announce what their discovery codec allows (dsb/disc.h): listings
+ * show it; opening such a service is refused by dsb_ipc_service_valid(). */
+int dsb_ipc_peer_service_valid(const uint8_t *s, size_t len) {
+  return len <= DSB_IPC_PEER_SERVICE_MAX && dsb_ipc_label_valid(s, len);
 }
 
 int dsb_ipc_name_valid(const uint8_t *s, size_t len) {
@@ -156,7 +160,7 @@ static void ipc_rd_peer(dsb_ipc_rd *r, dsb_ipc_peer *e) {
   }
   for (size_t i = 0; !r->err && i < e->nservices; ++i) {
     e->services[i] =
-        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_service_valid);
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, dsb_ipc_peer_service_valid);
   }
 }
 
@@ -196,7 +200,7 @@ long dsb_ipc_peer_encode(uint8_t *dst, size_t dstlen, const dsb_ipc_peer *e) {
   dsb_ipc_wr_u8(&w, e->nservices);
   for (size_t i = 0; i < e->nservices; ++i) {
     dsb_ipc_wr_str(&w, e->services[i], DSB_IPC_WIRE_STR8,
-                   dsb_ipc_service_valid);
+                   dsb_ipc_peer_service_valid);
   }
   return dsb_ipc_wr_done(&w);
 }

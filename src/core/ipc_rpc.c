@@ -11,14 +11,23 @@
 #include "dsb/err.h"
 #include "dsb/ipc_rpc.h"
 #include "dsb/rpc.h"
+#include "dsb/service_name.h"
 #include "dsb/wire.h"
 #include "ipc_wire.h"
 
 /* ---- names -------------------------------------------------------------- */
 
+/* Names of calls and of the bundle: as remote-call frames carry them
+ * (1..64), so a peer's longer names stay callable. */
 static int rpcipc_name_ok(const uint8_t *s, size_t len) {
   return len >= 1 && len <= DSB_RPC_NAME_MAX &&
          dsb_rpc_name_valid((const char *)s, len);
+}
+
+/* Names an app offers (SERVICE_ADD, SERVICE_REMOVE, a bundle's services):
+ * the service-name rule, so each is announceable, openable and callable. */
+static int rpcipc_service_ok(const uint8_t *s, size_t len) {
+  return dsb_service_name_valid((const char *)s, len);
 }
 
 static int rpcipc_version_ok(const uint8_t *s, size_t len) {
@@ -103,7 +112,7 @@ size_t dsb_ipc_rpc_call_payload_max(size_t servicelen, size_t methodlen) {
 /* ---- reading ------------------------------------------------------------ */
 
 static void rpcipc_rd_svc(dsb_ipc_rd *r, dsb_ipc_rpc_svc *s) {
-  s->name = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+  s->name = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_service_ok);
   s->description = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_desc_ok);
 }
 
@@ -113,7 +122,8 @@ static void rpcipc_rd_payload(dsb_ipc_rd *r, dsb_ipc_rpc_msg *m) {
     rpcipc_rd_svc(r, &m->u.service_add);
     break;
   case DSB_IPC_OP_RPC_SERVICE_REMOVE:
-    m->u.service_remove = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    m->u.service_remove =
+        dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_service_ok);
     break;
   case DSB_IPC_OP_RPC_BUNDLE_ADD: {
     m->u.bundle_add.name = dsb_ipc_rd_str(r, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
@@ -212,7 +222,7 @@ int dsb_ipc_rpc_decode(dsb_ipc_rpc_msg *msg, const uint8_t *in, size_t inlen) {
 /* ---- writing ------------------------------------------------------------ */
 
 static void rpcipc_wsvc(dsb_ipc_wr *w, const dsb_ipc_rpc_svc *s) {
-  dsb_ipc_wr_str(w, s->name, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+  dsb_ipc_wr_str(w, s->name, DSB_IPC_WIRE_STR8, rpcipc_service_ok);
   dsb_ipc_wr_str(w, s->description, DSB_IPC_WIRE_STR8, rpcipc_desc_ok);
 }
 
@@ -222,7 +232,8 @@ static void rpcipc_wpayload(dsb_ipc_wr *w, const dsb_ipc_rpc_msg *m) {
     rpcipc_wsvc(w, &m->u.service_add);
     break;
   case DSB_IPC_OP_RPC_SERVICE_REMOVE:
-    dsb_ipc_wr_str(w, m->u.service_remove, DSB_IPC_WIRE_STR8, rpcipc_name_ok);
+    dsb_ipc_wr_str(w, m->u.service_remove, DSB_IPC_WIRE_STR8,
+                   rpcipc_service_ok);
     break;
   case DSB_IPC_OP_RPC_BUNDLE_ADD:
     dsb_ipc_wr_str(w, m->u.bundle_add.name, DSB_IPC_WIRE_STR8, rpcipc_name_ok);

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "dsb/err.h"
+#include "dsb/service_name.h"
 #include "dsb/services.h"
 
 typedef struct svc_entry {
@@ -39,7 +40,16 @@ struct dsb_services {
 /* ---- validation ----------------------------------------------------------
  */
 
+/* Services follow the service-name rule (dsb/service_name.h): whatever is
+ * registered here can also be announced and opened as a stream. */
 static int svc_name_ok(const char *name) {
+  return name &&
+         dsb_service_name_valid(name, strnlen(name, DSB_SERVICE_NAME_MAX + 1));
+}
+
+/* A bundle names an application, never a service: it is neither announced
+ * nor opened, so it keeps the remote-call name bounds (1..64). */
+static int svc_bundle_name_ok(const char *name) {
   return name && dsb_rpc_name_valid(name, strnlen(name, DSB_RPC_NAME_MAX + 1));
 }
 
@@ -280,7 +290,7 @@ int dsb_services_bundle_add(dsb_services *r, const dsb_bundle *bundle,
                             uint64_t owner) {
   svc_bundle *b = NULL;
 
-  if (!r || !bundle || owner == 0 || !svc_name_ok(bundle->name) ||
+  if (!r || !bundle || owner == 0 || !svc_bundle_name_ok(bundle->name) ||
       !svc_version_ok(bundle->version) ||
       bundle->nservices > DSB_SERVICES_PER_BUNDLE_MAX ||
       (bundle->nservices && !bundle->services)) {
@@ -355,6 +365,21 @@ size_t dsb_services_count(const dsb_services *r) {
 
 size_t dsb_services_bundle_count(const dsb_services *r) {
   return r ? r->nbundles : 0;
+}
+
+int dsb_services_next(const dsb_services *r, size_t *cursor,
+                      dsb_service_info *info) {
+  if (!r || !cursor || !info) {
+    return 0;
+  }
+  while (*cursor < DSB_SERVICES_MAX) {
+    const svc_entry *e = &r->services[(*cursor)++];
+    if (e->used) {
+      *info = e->info;
+      return 1;
+    }
+  }
+  return 0;
 }
 
 int dsb_services_lookup(const dsb_services *r, dsb_service_info *info,

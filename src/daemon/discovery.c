@@ -16,6 +16,7 @@
 #include "dsb/err.h"
 #include "backend.h"
 #include "daemon_int.h"
+#include "proxy.h"
 
 typedef struct disc_state {
   size_t ndrivers;
@@ -46,20 +47,47 @@ static void disc_on_reject(void *ctx, int err, const struct sockaddr *src) {
   dsbd_count(ctx, dsb_strerror(err), 1);
 }
 
+/* The announcement being built and what did not fit it. */
+typedef struct disc_build {
+  dsb_disc_announce *a;
+  size_t omitted;
+  char first_omitted[DSB_DISC_SERVICE_NAME_MAX + 1];
+} disc_build;
+
 static void disc_add_service(void *ctx, const char *service) {
-  dsb_disc_announce *a = ctx;
-  if (dsb_disc_announce_add_service(a, service, strlen(service)) != 0) {
-    dsbd_logf(DSB_LOG_WARN, "service \"%s\" not announced", service);
+  disc_build *b = ctx;
+  int rv = dsb_disc_announce_add_service(b->a, service, strlen(service));
+  if (rv == 0 || rv == DSB_ERR_EXISTS) {
+    return; /* EXISTS: a stream and a remote-call service of one name */
+  }
+  if (b->omitted++ == 0) {
+    snprintf(b->first_omitted, sizeof(b->first_omitted), "%s", service);
   }
 }
 
+/* The local announcement: the services apps published as streams first
+ * (the local API caps them at one announcement's worth, so they always
+ * fit), then the remote-call services apps registered, in registry order.
+ * Built-ins (samgr, bundles, echo) are not announced: every daemon offers
+ * them. A remote-call service beyond the 16 an announcement carries stays
+ * callable by name and listed by samgr; one line per rebuild (a service
+ * change) says how many were left out. */
 static void disc_build_local(dsbd *d, dsb_disc_announce *a) {
+  disc_build b = {a, 0, ""};
   dsb_disc_announce_init(a);
   if (dsb_disc_announce_set_name(a, d->cfg.name, strlen(d->cfg.name)) != 0) {
     dsbd_log(d, DSB_LOG_WARN, "name \"%s\" not announceable", d->cfg.name);
   }
   a->session_port = d->port;
-  dsbd_api_each_service(d->api, disc_add_service, a);
+  dsbd_api_each_service(d->api, disc_add_service, &b);
+  dsbd_proxy_each_service(d->proxy, disc_add_service, &b);
+  if (b.omitted) {
+    dsbd_log(d, DSB_LOG_WARN,
+             "disc: %zu remote-call service(s) not announced (at most %d "
+             "per announcement, published streams first), first \"%s\"; "
+             "peers can still call them by name (samgr lists them)",
+             b.omitted, DSB_DISC_MAX_SERVICES, b.first_omitted);
+  }
 }
 
 int dsbd_disc_start(dsbd *d) {
@@ -260,15 +288,14 @@ long dsbd_disc_list(dsbd *d, uint8_t *dst, size_t dstlen, uint16_t start,
           e.naddrs++;
         }
       }
+      /* Every announced service is listed, also one outside the
+       * service-name rule (a peer of another version): opening that one
+       * is refused with DSB_ERR_IPC_BAD_STRING. The discovery decoder
+       * admits exactly what a peer entry can carry. */
       for (size_t k = 0; k < p->ann.nservices; ++k) {
-        /* Services that do not fit the local API's charset are left out
-         * of listings (they could not be opened through it anyway). */
-        if (dsb_ipc_service_valid((const uint8_t *)p->ann.services[k],
-                                  p->ann.service_len[k])) {
-          e.services[e.nservices].p = (const uint8_t *)p->ann.services[k];
-          e.services[e.nservices].len = p->ann.service_len[k];
-          e.nservices++;
-        }
+        e.services[e.nservices].p = (const uint8_t *)p->ann.services[k];
+        e.services[e.nservices].len = p->ann.service_len[k];
+        e.nservices++;
       }
       if (!dsb_ipc_name_valid(e.name.p, e.name.len)) {
         e.name.len = 0;

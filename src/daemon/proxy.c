@@ -723,6 +723,9 @@ static int proxy_ipc_bundle(dsbd_proxy *px, dsbd_client *c,
   if (rv == 0) {
     dsbd_log(px->d, DSB_LOG_INFO, "bundle %s %s registered (%u services)", name,
              version, (unsigned)m->u.bundle_add.nservices);
+    if (m->u.bundle_add.nservices) {
+      dsbd_services_changed(px->d);
+    }
   }
   return rv;
 }
@@ -783,6 +786,7 @@ void dsbd_proxy_ipc(dsbd_proxy *px, dsbd_client *c, const uint8_t *p,
     rv = dsb_services_add_app(px->svc, name, desc, proxy_owner(c));
     if (rv == 0) {
       dsbd_log(px->d, DSB_LOG_INFO, "app service \"%s\" registered", name);
+      dsbd_services_changed(px->d);
     }
     break;
   case DSB_IPC_OP_RPC_SERVICE_REMOVE: {
@@ -795,6 +799,9 @@ void dsbd_proxy_ipc(dsbd_proxy *px, dsbd_client *c, const uint8_t *p,
     }
     if (rv == 0) {
       rv = dsb_services_remove(px->svc, info.name);
+    }
+    if (rv == 0) {
+      dsbd_services_changed(px->d);
     }
     break;
   }
@@ -832,6 +839,21 @@ void dsbd_proxy_ipc(dsbd_proxy *px, dsbd_client *c, const uint8_t *p,
   proxy_send_ipc(px, c, &r);
 }
 
+void dsbd_proxy_each_service(dsbd_proxy *px,
+                             void (*fn)(void *ctx, const char *service),
+                             void *ctx) {
+  if (!px) {
+    return;
+  }
+  dsb_service_info info;
+  size_t cur = 0;
+  while (dsb_services_next(px->svc, &cur, &info)) {
+    if (info.kind != DSB_SERVICE_KIND_BUILTIN) {
+      fn(ctx, info.name);
+    }
+  }
+}
+
 void dsbd_proxy_client_gone(dsbd_proxy *px, dsbd_client *c) {
   if (!px) {
     return;
@@ -840,6 +862,7 @@ void dsbd_proxy_client_gone(dsbd_proxy *px, dsbd_client *c) {
   size_t n = dsb_services_remove_owner(px->svc, proxy_owner(c));
   if (n) {
     dsbd_log(px->d, DSB_LOG_INFO, "%zu app service(s) withdrawn", n);
+    dsbd_services_changed(px->d);
   }
   /* Calls forwarded to the app: their callers learn "unavailable". */
   while (dsb_rpc_pending_take_user(px->fwd, &pc, c) == 1) {

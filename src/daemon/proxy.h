@@ -91,6 +91,15 @@ void dsbd_proxy_ipc(dsbd_proxy *px, dsbd_client *c, const uint8_t *p,
  * "unavailable", forget its own calls. */
 void dsbd_proxy_client_gone(dsbd_proxy *px, dsbd_client *c);
 
+/* ---- hooks from discovery.c --------------------------------------------- */
+
+/* Call |fn| with the name of every service apps registered for remote
+ * calls (built-ins left out: every daemon offers them), in registry
+ * order. The proxy calls dsbd_services_changed() when that set changes. */
+void dsbd_proxy_each_service(dsbd_proxy *px,
+                             void (*fn)(void *ctx, const char *service),
+                             void *ctx);
+
 /* ---- hooks from daemon.c ------------------------------------------------ */
 
 void dsbd_proxy_add_counters(dsbd_proxy *px,

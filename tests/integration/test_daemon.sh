@@ -158,6 +158,35 @@ wait_for 20 has_service a "$B" echo || die "A does not see B's echo service"
 wait_for 20 has_service a "$B" sha || die "A does not see B's sha service"
 wait_for 20 has_service b "$A" sha || die "B does not see A's sha service"
 
+step "a peer's services outside the service-name rule: listed, not openable"
+# disc-probe announces like a peer of another version: a 60-byte name and
+# one with '/' and ':' (discovery allows both; local apps may not publish
+# them). dsb peers lists them; opening one is a clear local error.
+if [ -x "$BUILD/disc-probe" ]; then
+  LONG=$(printf 'L%.0s' $(seq 60))
+  mkfifo "$T/probe.in"
+  exec 7<>"$T/probe.in"
+  "$BUILD/disc-probe" --state-dir "$T/probe" --name probe --session-port 9 \
+    --port "$PA" --interface lo --no-ipv6 --service "$LONG" \
+    --service "cam/front:1" <&7 >"$T/probe.out" 2>&1 &
+  PROBE_PID=$!
+  PIDS+=("$PROBE_PID")
+  wait_for 10 grep -q "^ready " "$T/probe.out" || die "disc-probe did not start"
+  P=$(awk '/^ready /{print $2; exit}' "$T/probe.out")
+  wait_for 20 has_service a "$P" "$LONG" || fail "A's listing drops the 60-byte service of $P"
+  has_service a "$P" "cam/front:1" || fail "A's listing drops cam/front:1 of $P"
+  dsb a peers | grep -q -- "$LONG" || fail "plain 'dsb peers' lacks the 60-byte service"
+  out=$(echo x | dsb a cat "$P" "$LONG" 2>&1); rc=$?
+  [ $rc != 0 ] && grep -q "is not a service name" <<<"$out" || fail "opening the 60-byte service: rc=$rc '$out'"
+  kill -TERM "$PROBE_PID"
+  wait "$PROBE_PID" 2>/dev/null
+  exec 7>&-
+fi
+out=$(dsb a listen "$(printf 's%.0s' $(seq 49))" 2>&1); rc=$?
+[ $rc != 0 ] && grep -q "is not a service name" <<<"$out" || fail "publishing 49 bytes: rc=$rc '$out'"
+out=$(dsb a listen "cam/front" 2>&1); rc=$?
+[ $rc != 0 ] && grep -q "is not a service name" <<<"$out" || fail "publishing cam/front: rc=$rc '$out'"
+
 step "32 MiB A -> B and B -> A with sha256"
 head -c $((32 * 1024 * 1024)) /dev/urandom >"$T/big"
 want=$(sha256sum <"$T/big" | cut -d' ' -f1)

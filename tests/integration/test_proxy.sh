@@ -64,6 +64,8 @@ file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 counter_ge() { [ "$(counter "$1" "$2")" -ge "$3" ]; }
 reloads_ge() { [ "$(grep -c 'policy reloaded' "$T/b.log")" -ge "$1" ]; }
 withdrawn() { ! dsb a services "$B" | grep -q "$1"; }
+# announced NAME: A's peer listing shows NAME among B's services
+announced() { dsb a --json peers | python3 -c 'import json,sys; sys.exit(0 if any(p["device_id"]=="'"$B"'" and "'"$1"'" in p["services"] for p in json.load(sys.stdin)) else 1)'; }
 # expect_call NODE WANT_EXIT WANT_STDOUT_SUBSTRING ARGS...: one dsb call
 expect_call() {
   local n=$1 want=$2 sub=$3; shift 3
@@ -158,6 +160,21 @@ app kv demo.kv --bundle com.example.kv 1.2.3 --count-file "$T/kv.count"
 expect_call a 0 "$A:payload-1" "$B" demo.kv get payload-1
 dsb a --json bundles "$B" | python3 -c 'import json,sys; b=json.load(sys.stdin); assert any(x["name"]=="com.example.kv" and x["version"]=="1.2.3" and "demo.kv" in x["services"] for x in b)' || fail "dsb bundles --json"
 [ "$(cat "$T/kv.count")" = 1 ] || fail "kv count $(cat "$T/kv.count")"
+app cam demo.cam
+wait_for 20 announced demo.kv || fail "B's bundle service demo.kv not announced in discovery"
+wait_for 20 announced demo.cam || fail "B's remote-call service demo.cam not announced in discovery"
+announced samgr && fail "built-in samgr announced (every daemon offers it)"
+kill "$APP_cam"
+wait_for 20 eval '! announced demo.cam' || fail "demo.cam still announced after its app left"
+
+step "test_reject_service_name: over 48 bytes or outside [A-Za-z0-9._-], refused before the daemon"
+for bad in "$(printf 's%.0s' $(seq 49))" "cam/front" "cam:front"; do
+  out=$("$RPCAPP" serve "$T/b.sock" "$bad" 2>&1); rc=$?
+  [ "$rc" != 0 ] && grep -q "invalid_argument" <<<"$out" || fail "rpcapp registered '$bad': rc=$rc '$out'"
+  out=$("$RPCAPP" serve "$T/b.sock" "$bad" --bundle com.example.bad 1 2>&1); rc=$?
+  [ "$rc" != 0 ] && grep -q "invalid_argument" <<<"$out" || fail "rpcapp bundled '$bad': rc=$rc '$out'"
+done
+dsb a --json bundles "$B" | grep -q com.example.bad && fail "a refused bundle was registered"
 
 step "test_reject_no_matching_rule: denied, the app counts zero invocations"
 app secret demo.secret --count-file "$T/secret.count"

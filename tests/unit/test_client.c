@@ -21,6 +21,7 @@
 #include "dsb/err.h"
 #include "dsb/ipc.h"
 #include "dsb/ipc_rpc.h"
+#include "dsb/service_name.h"
 
 typedef struct fake {
   char dir[64];
@@ -291,6 +292,48 @@ static int fake_rpc_errors_setup(void **state) {
   return fake_start(state, fake_rpc_errors_main);
 }
 
+/* Answers HELLO, then records what reaches it: names the client library
+ * refuses must never be sent. */
+static size_t fake_names_packets;
+static uint8_t fake_names_first_op;
+static char fake_names_first_service[DSB_IPC_SERVICE_MAX + 1];
+static void *fake_names_main(void *arg) {
+  fake *f = arg;
+  static uint8_t buf[DSB_IPC_MAX_MSG];
+  int c = fake_accept_hello(f, buf, sizeof(buf));
+  if (c < 0) {
+    return NULL;
+  }
+  ssize_t n;
+  while ((n = recv(c, buf, sizeof(buf), 0)) > 0) {
+    dsb_ipc_msg req, r;
+    if (fake_names_packets++ == 0) {
+      fake_names_first_op = buf[0];
+    }
+    if (dsb_ipc_decode(&req, buf, (size_t)n) != 0) {
+      continue;
+    }
+    if (req.op == DSB_IPC_OP_PUBLISH) {
+      snprintf(fake_names_first_service, sizeof(fake_names_first_service),
+               "%.*s", (int)req.u.service.service.len,
+               (const char *)req.u.service.service.p);
+    }
+    memset(&r, 0, sizeof(r));
+    r.op = (uint8_t)(req.op | DSB_IPC_REPLY_BIT);
+    r.nonce = req.nonce;
+    fake_send(c, &r, -1);
+  }
+  close(c);
+  return NULL;
+}
+
+static int fake_names_setup(void **state) {
+  fake_names_packets = 0;
+  fake_names_first_op = 0;
+  fake_names_first_service[0] = '\0';
+  return fake_start(state, fake_names_main);
+}
+
 static int fake_teardown(void **state) {
   fake *f = *state;
   if (!f->joined) {
@@ -456,6 +499,74 @@ static void test_reject_bad_arguments(void **state) {
   assert_null(c);
 }
 
+/* Names outside the service-name rule: too long (49 bytes) and with a
+ * character mux names allow but services do not. */
+static const char *const names_bad[] = {
+    "sssssssssssssssssssssssssssssssssssssssssssssssss", "cam/front",
+    "cam:front"};
+
+static void test_reject_publish_bad_name(void **state) {
+  fake *f = *state;
+  dsb_client *c = NULL;
+  assert_int_equal(strlen(names_bad[0]), DSB_SERVICE_NAME_MAX + 1);
+  assert_int_equal(dsb_client_connect(&c, f->path, 0), 0);
+  for (size_t i = 0; i < sizeof(names_bad) / sizeof(names_bad[0]); ++i) {
+    assert_int_equal(dsb_client_publish(c, names_bad[i]),
+                     DSB_ERR_IPC_BAD_STRING);
+    assert_int_equal(dsb_client_withdraw(c, names_bad[i]),
+                     DSB_ERR_IPC_BAD_STRING);
+    int sfd = -1;
+    assert_int_equal(
+        dsb_client_open_stream(c, test_dev, names_bad[i], 0, &sfd, NULL),
+        DSB_ERR_IPC_BAD_STRING);
+  }
+  /* 48 bytes is the longest name; it reaches the daemon first. */
+  char s48[DSB_SERVICE_NAME_MAX + 1];
+  memcpy(s48, names_bad[0], DSB_SERVICE_NAME_MAX);
+  s48[DSB_SERVICE_NAME_MAX] = '\0';
+  assert_int_equal(dsb_client_publish(c, s48), 0);
+  dsb_client_close(c);
+  pthread_join(f->thread, NULL);
+  f->joined = 1;
+  assert_int_equal(fake_names_packets, 1);
+  assert_int_equal(fake_names_first_op, DSB_IPC_OP_PUBLISH);
+  assert_string_equal(fake_names_first_service, s48);
+}
+
+static void test_reject_rpc_register_bad_name(void **state) {
+  fake *f = *state;
+  dsb_client *c = NULL;
+  assert_int_equal(dsb_client_connect(&c, f->path, 0), 0);
+  for (size_t i = 0; i < sizeof(names_bad) / sizeof(names_bad[0]); ++i) {
+    assert_int_equal(dsb_client_rpc_register(c, names_bad[i], NULL, NULL, NULL),
+                     DSB_ERR_INVALID_ARGUMENT);
+  }
+  assert_int_equal(dsb_client_publish(c, "after"), 0);
+  dsb_client_close(c);
+  pthread_join(f->thread, NULL);
+  f->joined = 1;
+  assert_int_equal(fake_names_packets, 1);
+  assert_int_equal(fake_names_first_op, DSB_IPC_OP_PUBLISH);
+}
+
+static void test_reject_rpc_bundle_bad_service_name(void **state) {
+  fake *f = *state;
+  dsb_client *c = NULL;
+  assert_int_equal(dsb_client_connect(&c, f->path, 0), 0);
+  for (size_t i = 0; i < sizeof(names_bad) / sizeof(names_bad[0]); ++i) {
+    dsb_client_bundle_service bs[] = {{"fine", NULL}, {names_bad[i], NULL}};
+    dsb_client_bundle b = {"com.example.cam", "1.0", bs, 2};
+    assert_int_equal(dsb_client_rpc_register_bundle(c, &b),
+                     DSB_ERR_INVALID_ARGUMENT);
+  }
+  assert_int_equal(dsb_client_publish(c, "after"), 0);
+  dsb_client_close(c);
+  pthread_join(f->thread, NULL);
+  f->joined = 1;
+  assert_int_equal(fake_names_packets, 1);
+  assert_int_equal(fake_names_first_op, DSB_IPC_OP_PUBLISH);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_client_correlates_replies,
@@ -467,6 +578,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_reject_replies_over_queue_bound,
                                       fake_big_replies_setup, fake_teardown),
       cmocka_unit_test(test_reject_bad_arguments),
+      cmocka_unit_test_setup_teardown(test_reject_publish_bad_name,
+                                      fake_names_setup, fake_teardown),
+      cmocka_unit_test_setup_teardown(test_reject_rpc_register_bad_name,
+                                      fake_names_setup, fake_teardown),
+      cmocka_unit_test_setup_teardown(test_reject_rpc_bundle_bad_service_name,
+                                      fake_names_setup, fake_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

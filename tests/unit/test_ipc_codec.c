@@ -726,6 +726,161 @@ static void test_reject_bit_flips(void **state) {
   }
 }
 
+/* ---- the service-name rule (dsb/service_name.h) ---------------------------
+ */
+
+/* A PUBLISH (or WITHDRAW) request built by hand, so names the encoder
+ * refuses still reach the decoder. */
+static size_t service_request(uint8_t *dst, uint8_t op, const char *service,
+                              size_t len) {
+  dst[0] = op;
+  dst[1] = (uint8_t)len;
+  memcpy(dst + 2, service, len);
+  memset(dst + 2 + len, 0x5a, DSB_IPC_NONCE_LEN);
+  return 2 + len + DSB_IPC_NONCE_LEN;
+}
+
+static void test_publish_name_at_the_limit(void **state) {
+  (void)state;
+  char name[DSB_SERVICE_NAME_MAX + 1];
+  memset(name, 'n', DSB_SERVICE_NAME_MAX);
+  name[DSB_SERVICE_NAME_MAX] = '\0';
+  name[0] = 'A';
+  name[1] = '.';
+  name[2] = '_';
+  name[3] = '-';
+  name[4] = '9';
+  assert_int_equal(DSB_IPC_SERVICE_MAX, 48);
+  dsb_ipc_msg m, d;
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_PUBLISH;
+  m.u.service.service = dsb_ipc_cstr(name);
+  roundtrip(&m, &d);
+  assert_str(d.u.service.service, name);
+  uint8_t raw[128];
+  size_t n = service_request(raw, DSB_IPC_OP_WITHDRAW, name, strlen(name));
+  assert_int_equal(dsb_ipc_decode(&d, raw, n), 0);
+  /* "<service>/<32-bit counter in hex>" of the longest name is a valid mux
+   * stream name: the reason for the limit. */
+  char stream[80];
+  int sl = snprintf(stream, sizeof(stream), "%s/%x", name, 0xffffffffu);
+  assert_int_equal(sl, DSB_SERVICE_NAME_MAX + 9);
+  assert_true(sl <= 64);
+}
+
+static void test_reject_publish_name_too_long(void **state) {
+  (void)state;
+  char name[DSB_SERVICE_NAME_MAX + 2];
+  memset(name, 'n', DSB_SERVICE_NAME_MAX + 1);
+  name[DSB_SERVICE_NAME_MAX + 1] = '\0';
+  dsb_ipc_msg m, d;
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_PUBLISH;
+  m.u.service.service = dsb_ipc_cstr(name);
+  assert_int_equal(enc(&m), DSB_ERR_IPC_BAD_STRING);
+  uint8_t raw[128];
+  size_t n = service_request(raw, DSB_IPC_OP_PUBLISH, name, strlen(name));
+  assert_int_equal(dsb_ipc_decode(&d, raw, n), DSB_ERR_IPC_BAD_STRING);
+  n = service_request(raw, DSB_IPC_OP_WITHDRAW, name, strlen(name));
+  assert_int_equal(dsb_ipc_decode(&d, raw, n), DSB_ERR_IPC_BAD_STRING);
+  long ol = open_request(raw, name, 1, 0);
+  assert_int_equal(dsb_ipc_decode(&d, raw, (size_t)ol), DSB_ERR_IPC_BAD_STRING);
+}
+
+static void test_reject_publish_name_bad_char(void **state) {
+  (void)state;
+  /* Each is a valid mux stream name or discovery service, but not a
+   * service an app may publish. */
+  static const char *const bad[] = {"a/b", "a:b", "a@b",   "a+b",
+                                    "a~b", "a b", "a\x7f", "caf\xc3\xa9"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i) {
+    dsb_ipc_msg m, d;
+    memset(&m, 0, sizeof(m));
+    m.op = DSB_IPC_OP_PUBLISH;
+    m.u.service.service = dsb_ipc_cstr(bad[i]);
+    assert_int_equal(enc(&m), DSB_ERR_IPC_BAD_STRING);
+    uint8_t raw[64];
+    size_t n = service_request(raw, DSB_IPC_OP_PUBLISH, bad[i], strlen(bad[i]));
+    assert_int_equal(dsb_ipc_decode(&d, raw, n), DSB_ERR_IPC_BAD_STRING);
+  }
+}
+
+/* A peer's announced services are listed as discovery accepted them: up to
+ * 64 printable bytes, whatever this side could open. */
+static void test_peer_entry_lists_any_announced_service(void **state) {
+  (void)state;
+  static uint8_t entries[1024];
+  char longest[DSB_IPC_PEER_SERVICE_MAX + 1];
+  memset(longest, 'L', DSB_IPC_PEER_SERVICE_MAX);
+  longest[DSB_IPC_PEER_SERVICE_MAX] = '\0';
+  dsb_ipc_peer p;
+  memset(&p, 0, sizeof(p));
+  p.id = test_id(7);
+  p.nservices = 3;
+  p.services[0] = dsb_ipc_cstr(longest);
+  p.services[1] = dsb_ipc_cstr("cam/front:1@x+y~z");
+  p.services[2] = dsb_ipc_cstr("echo");
+  long el = dsb_ipc_peer_encode(entries, sizeof(entries), &p);
+  assert_true(el > 0);
+  dsb_ipc_msg m, d;
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_PEERS | DSB_IPC_REPLY_BIT;
+  m.u.list_r.total = 1;
+  m.u.list_r.count = 1;
+  m.u.list_r.p = entries;
+  m.u.list_r.len = (size_t)el;
+  roundtrip(&m, &d);
+  dsb_ipc_iter it;
+  dsb_ipc_peer e;
+  dsb_ipc_iter_init(&it, &d.u.list_r);
+  assert_int_equal(dsb_ipc_next_peer(&it, &e), 1);
+  assert_int_equal(e.nservices, 3);
+  assert_str(e.services[0], longest);
+  assert_str(e.services[1], "cam/front:1@x+y~z");
+  /* Listed, but not openable from here. */
+  assert_false(dsb_ipc_service_valid(e.services[0].p, e.services[0].len));
+  assert_false(dsb_ipc_service_valid(e.services[1].p, e.services[1].len));
+  assert_true(dsb_ipc_service_valid(e.services[2].p, e.services[2].len));
+}
+
+static void test_reject_peer_service_too_long(void **state) {
+  (void)state;
+  char name[DSB_IPC_PEER_SERVICE_MAX + 2];
+  memset(name, 'L', DSB_IPC_PEER_SERVICE_MAX + 1);
+  name[DSB_IPC_PEER_SERVICE_MAX + 1] = '\0';
+  uint8_t entry[256];
+  dsb_ipc_peer p;
+  memset(&p, 0, sizeof(p));
+  p.nservices = 1;
+  p.services[0] = dsb_ipc_cstr(name);
+  assert_int_equal(dsb_ipc_peer_encode(entry, sizeof(entry), &p),
+                   DSB_ERR_IPC_BAD_STRING);
+  p.services[0] = dsb_ipc_cstr("a b");
+  assert_int_equal(dsb_ipc_peer_encode(entry, sizeof(entry), &p),
+                   DSB_ERR_IPC_BAD_STRING);
+  /* By hand: id, empty name, trust, session, no addresses, one service of
+   * 65 bytes. */
+  size_t off = 0;
+  memset(entry, 0, 16);
+  off += 16;
+  entry[off++] = 0; /* name */
+  entry[off++] = DSB_IPC_TRUST_UNKNOWN;
+  entry[off++] = DSB_IPC_SESSION_NONE;
+  entry[off++] = 0; /* addresses */
+  entry[off++] = 1; /* services */
+  entry[off++] = (uint8_t)strlen(name);
+  memcpy(entry + off, name, strlen(name));
+  off += strlen(name);
+  dsb_ipc_list l = {1, 1, entry, off};
+  dsb_ipc_iter it;
+  dsb_ipc_iter_init(&it, &l);
+  assert_int_equal(dsb_ipc_next_peer(&it, &p), DSB_ERR_IPC_BAD_STRING);
+  entry[off - 1 - strlen(name)] = (uint8_t)(strlen(name) - 1);
+  dsb_ipc_list ok = {1, 1, entry, off - 1};
+  dsb_ipc_iter_init(&it, &ok);
+  assert_int_equal(dsb_ipc_next_peer(&it, &p), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_requests),
@@ -755,6 +910,11 @@ int main(void) {
       cmocka_unit_test(test_reject_too_many_services),
       cmocka_unit_test(test_reject_encode_oversize),
       cmocka_unit_test(test_reject_bit_flips),
+      cmocka_unit_test(test_publish_name_at_the_limit),
+      cmocka_unit_test(test_reject_publish_name_too_long),
+      cmocka_unit_test(test_reject_publish_name_bad_char),
+      cmocka_unit_test(test_peer_entry_lists_any_announced_service),
+      cmocka_unit_test(test_reject_peer_service_too_long),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include "dsb/err.h"
 #include "dsb/ipc_rpc.h"
 #include "dsb/rpc.h"
+#include "dsb/service_name.h"
 
 static uint8_t buf[DSB_IPC_MAX_MSG + 16];
 
@@ -321,6 +322,150 @@ static void test_op_names(void **state) {
   assert_false(dsb_ipc_rpc_op_is_ours(DSB_IPC_OP_ERROR));
 }
 
+/* ---- the service-name rule (dsb/service_name.h) ---------------------------
+ */
+
+static const char *svc_name(char *dst, size_t len) {
+  memset(dst, 's', len);
+  dst[len] = '\0';
+  return dst;
+}
+
+/* SERVICE_ADD by hand: [op][len][name][desc len 0][nonce]. */
+static size_t service_add_raw(uint8_t *dst, const char *name) {
+  size_t len = strlen(name), off = 0;
+  dst[off++] = DSB_IPC_OP_RPC_SERVICE_ADD;
+  dst[off++] = (uint8_t)len;
+  memcpy(dst + off, name, len);
+  off += len;
+  dst[off++] = 0;
+  memset(dst + off, 0x33, 8);
+  return off + 8;
+}
+
+/* BUNDLE_ADD by hand: bundle "com.x" version "1", one service |name|. */
+static size_t bundle_add_raw(uint8_t *dst, const char *name) {
+  size_t len = strlen(name), off = 0;
+  dst[off++] = DSB_IPC_OP_RPC_BUNDLE_ADD;
+  dst[off++] = 5;
+  memcpy(dst + off, "com.x", 5);
+  off += 5;
+  dst[off++] = 1;
+  dst[off++] = '1';
+  dst[off++] = 1; /* services */
+  dst[off++] = (uint8_t)len;
+  memcpy(dst + off, name, len);
+  off += len;
+  dst[off++] = 0; /* description */
+  memset(dst + off, 0x44, 8);
+  return off + 8;
+}
+
+static void test_registration_names_at_the_limit(void **state) {
+  (void)state;
+  char s48[DSB_SERVICE_NAME_MAX + 1], s64[DSB_RPC_NAME_MAX + 1];
+  svc_name(s48, DSB_SERVICE_NAME_MAX);
+  svc_name(s64, DSB_RPC_NAME_MAX);
+  dsb_ipc_rpc_msg m, d;
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_RPC_SERVICE_ADD;
+  m.u.service_add.name = dsb_ipc_cstr(s48);
+  roundtrip(&m, &d);
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_RPC_BUNDLE_ADD;
+  m.u.bundle_add.name = dsb_ipc_cstr(s64); /* an application, not a service */
+  m.u.bundle_add.version = dsb_ipc_cstr("1");
+  m.u.bundle_add.nservices = 1;
+  m.u.bundle_add.services[0].name = dsb_ipc_cstr(s48);
+  roundtrip(&m, &d);
+  /* Calls stay as liberal as remote-call frames: a peer of another
+   * version may offer a 64-byte name. */
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_RPC_CALL;
+  m.u.call.id = test_id();
+  m.u.call.service = dsb_ipc_cstr(s64);
+  m.u.call.method = dsb_ipc_cstr(s64);
+  roundtrip(&m, &d);
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_RPC_POLICY_CHECK;
+  m.u.policy_check.id = test_id();
+  m.u.policy_check.service = dsb_ipc_cstr(s64);
+  m.u.policy_check.method = dsb_ipc_cstr("m");
+  roundtrip(&m, &d);
+}
+
+static void test_reject_service_add_name_too_long(void **state) {
+  (void)state;
+  char s49[DSB_SERVICE_NAME_MAX + 2];
+  svc_name(s49, DSB_SERVICE_NAME_MAX + 1);
+  dsb_ipc_rpc_msg m, d;
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_RPC_SERVICE_ADD;
+  m.u.service_add.name = dsb_ipc_cstr(s49);
+  assert_int_equal(dsb_ipc_rpc_encode(buf, sizeof(buf), &m),
+                   DSB_ERR_IPC_BAD_STRING);
+  size_t n = service_add_raw(buf, s49);
+  assert_int_equal(dsb_ipc_rpc_decode(&d, buf, n), DSB_ERR_IPC_BAD_STRING);
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_RPC_SERVICE_REMOVE;
+  m.u.service_remove = dsb_ipc_cstr(s49);
+  assert_int_equal(dsb_ipc_rpc_encode(buf, sizeof(buf), &m),
+                   DSB_ERR_IPC_BAD_STRING);
+}
+
+static void test_reject_service_add_name_bad_char(void **state) {
+  (void)state;
+  static const char *const bad[] = {"a/b", "a:b", "a@b", "a+b", "a b", "*"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i) {
+    dsb_ipc_rpc_msg m, d;
+    memset(&m, 0, sizeof(m));
+    m.op = DSB_IPC_OP_RPC_SERVICE_ADD;
+    m.u.service_add.name = dsb_ipc_cstr(bad[i]);
+    assert_int_equal(dsb_ipc_rpc_encode(buf, sizeof(buf), &m),
+                     DSB_ERR_IPC_BAD_STRING);
+    size_t n = service_add_raw(buf, bad[i]);
+    assert_int_equal(dsb_ipc_rpc_decode(&d, buf, n), DSB_ERR_IPC_BAD_STRING);
+  }
+  /* The same packet with a valid name decodes: the name was the fault. */
+  dsb_ipc_rpc_msg d;
+  size_t n = service_add_raw(buf, "a-b");
+  assert_int_equal(dsb_ipc_rpc_decode(&d, buf, n), 0);
+}
+
+static void test_reject_bundle_service_name_too_long(void **state) {
+  (void)state;
+  char s49[DSB_SERVICE_NAME_MAX + 2];
+  svc_name(s49, DSB_SERVICE_NAME_MAX + 1);
+  dsb_ipc_rpc_msg m, d;
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_RPC_BUNDLE_ADD;
+  m.u.bundle_add.name = dsb_ipc_cstr("com.x");
+  m.u.bundle_add.version = dsb_ipc_cstr("1");
+  m.u.bundle_add.nservices = 1;
+  m.u.bundle_add.services[0].name = dsb_ipc_cstr(s49);
+  assert_int_equal(dsb_ipc_rpc_encode(buf, sizeof(buf), &m),
+                   DSB_ERR_IPC_BAD_STRING);
+  size_t n = bundle_add_raw(buf, s49);
+  assert_int_equal(dsb_ipc_rpc_decode(&d, buf, n), DSB_ERR_IPC_BAD_STRING);
+  n = bundle_add_raw(buf, s49 + 1);
+  assert_int_equal(dsb_ipc_rpc_decode(&d, buf, n), 0);
+}
+
+static void test_reject_bundle_service_name_bad_char(void **state) {
+  (void)state;
+  dsb_ipc_rpc_msg m, d;
+  memset(&m, 0, sizeof(m));
+  m.op = DSB_IPC_OP_RPC_BUNDLE_ADD;
+  m.u.bundle_add.name = dsb_ipc_cstr("com.x");
+  m.u.bundle_add.version = dsb_ipc_cstr("1");
+  m.u.bundle_add.nservices = 1;
+  m.u.bundle_add.services[0].name = dsb_ipc_cstr("cam/front");
+  assert_int_equal(dsb_ipc_rpc_encode(buf, sizeof(buf), &m),
+                   DSB_ERR_IPC_BAD_STRING);
+  size_t n = bundle_add_raw(buf, "cam:front");
+  assert_int_equal(dsb_ipc_rpc_decode(&d, buf, n), DSB_ERR_IPC_BAD_STRING);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_call_roundtrip),
@@ -339,6 +484,11 @@ int main(void) {
       cmocka_unit_test(test_reject_bad_version_string),
       cmocka_unit_test(test_reject_oversize_packet),
       cmocka_unit_test(test_op_names),
+      cmocka_unit_test(test_registration_names_at_the_limit),
+      cmocka_unit_test(test_reject_service_add_name_too_long),
+      cmocka_unit_test(test_reject_service_add_name_bad_char),
+      cmocka_unit_test(test_reject_bundle_service_name_too_long),
+      cmocka_unit_test(test_reject_bundle_service_name_bad_char),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

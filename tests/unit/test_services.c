@@ -14,6 +14,7 @@
 #include "dsb/err.h"
 #include "dsb/policy.h"
 #include "dsb/rpc.h"
+#include "dsb/service_name.h"
 #include "dsb/services.h"
 
 #define PEER "00112233445566778899aabbccddeeff"
@@ -790,6 +791,93 @@ static void test_failing_allocator(void **state) {
 
 #define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* ---- the service-name rule (dsb/service_name.h) ---------------------------
+ */
+
+static long name_rule_handler(void *ctx, uint8_t *out, size_t outlen,
+                              const dsb_services_request *req) {
+  (void)ctx;
+  (void)out;
+  (void)outlen;
+  (void)req;
+  return 0;
+}
+
+static void test_service_names_at_the_limit(void **state) {
+  fixture *f = *state;
+  char s48[DSB_SERVICE_NAME_MAX + 1], b64[DSB_RPC_NAME_MAX + 1];
+  memset(s48, 'a', DSB_SERVICE_NAME_MAX);
+  s48[DSB_SERVICE_NAME_MAX] = '\0';
+  memset(b64, 'b', DSB_RPC_NAME_MAX);
+  b64[DSB_RPC_NAME_MAX] = '\0';
+  assert_int_equal(dsb_services_add_app(f->svc, s48, NULL, 1), 0);
+  s48[0] = 'h';
+  assert_int_equal(
+      dsb_services_add_handler(f->svc, s48, NULL, name_rule_handler, NULL), 0);
+  s48[0] = 'c';
+  /* The bundle names an application: it may use the 64 of remote calls. */
+  dsb_bundle_service bs[] = {{s48, NULL}};
+  dsb_bundle b = {b64, "1", bs, 1};
+  assert_int_equal(dsb_services_bundle_add(f->svc, &b, 2), 0);
+  /* dsb_services_next walks all of them, built-ins included. */
+  dsb_service_info info;
+  size_t cur = 0, n = 0, apps = 0;
+  while (dsb_services_next(f->svc, &cur, &info)) {
+    n++;
+    apps += info.kind == DSB_SERVICE_KIND_APP;
+  }
+  assert_int_equal(n, 6);
+  assert_int_equal(apps, 2);
+  assert_int_equal(dsb_services_next(f->svc, &cur, &info), 0);
+}
+
+static void test_reject_app_service_name_too_long(void **state) {
+  fixture *f = *state;
+  char s49[DSB_SERVICE_NAME_MAX + 2];
+  memset(s49, 'a', DSB_SERVICE_NAME_MAX + 1);
+  s49[DSB_SERVICE_NAME_MAX + 1] = '\0';
+  assert_int_equal(dsb_services_add_app(f->svc, s49, NULL, 1),
+                   DSB_ERR_INVALID_ARGUMENT);
+  assert_int_equal(
+      dsb_services_add_handler(f->svc, s49, NULL, name_rule_handler, NULL),
+      DSB_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dsb_services_count(f->svc), 3);
+}
+
+static void test_reject_app_service_name_bad_char(void **state) {
+  fixture *f = *state;
+  static const char *const bad[] = {"a/b", "a:b", "a@b", "a+b", "a b", ""};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i) {
+    assert_int_equal(dsb_services_add_app(f->svc, bad[i], NULL, 1),
+                     DSB_ERR_INVALID_ARGUMENT);
+  }
+  assert_int_equal(dsb_services_count(f->svc), 3);
+}
+
+static void test_reject_bundle_service_name_too_long(void **state) {
+  fixture *f = *state;
+  char s49[DSB_SERVICE_NAME_MAX + 2];
+  memset(s49, 'a', DSB_SERVICE_NAME_MAX + 1);
+  s49[DSB_SERVICE_NAME_MAX + 1] = '\0';
+  dsb_bundle_service bs[] = {{"ok", NULL}, {s49, NULL}};
+  dsb_bundle b = {"com.x", "1", bs, 2};
+  assert_int_equal(dsb_services_bundle_add(f->svc, &b, 2),
+                   DSB_ERR_INVALID_ARGUMENT);
+  /* All or nothing: neither the bundle nor its first service. */
+  assert_int_equal(dsb_services_count(f->svc), 3);
+  assert_int_equal(dsb_services_bundle_count(f->svc), 0);
+}
+
+static void test_reject_bundle_service_name_bad_char(void **state) {
+  fixture *f = *state;
+  dsb_bundle_service bs[] = {{"ok", NULL}, {"cam/front", NULL}};
+  dsb_bundle b = {"com.x", "1", bs, 2};
+  assert_int_equal(dsb_services_bundle_add(f->svc, &b, 2),
+                   DSB_ERR_INVALID_ARGUMENT);
+  assert_int_equal(dsb_services_count(f->svc), 3);
+  assert_int_equal(dsb_services_bundle_count(f->svc), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       T_(test_builtins_registered),
@@ -816,6 +904,11 @@ int main(void) {
       T_(test_reject_malformed_call_frame),
       T_(test_reject_frames_dropped_unanswered),
       T_(test_reject_oversized_request_message),
+      T_(test_service_names_at_the_limit),
+      T_(test_reject_app_service_name_too_long),
+      T_(test_reject_app_service_name_bad_char),
+      T_(test_reject_bundle_service_name_too_long),
+      T_(test_reject_bundle_service_name_bad_char),
       cmocka_unit_test(test_failing_allocator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
