@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +41,28 @@ void nsd_config_defaults(nsd_config *cfg) {
   cfg->socket_mode = 0600;
 }
 
-static int cfg_fail(const char *path, const char *field, const char *what) {
-  fprintf(stderr, "netstackd: %s: %s: expected %s\n", path, field, what);
+/* Where error lines go: |path| names the source, |err| (may be NULL)
+ * receives one line. */
+typedef struct cfg_ctx {
+  const char *path;
+  char *err;
+  size_t errlen;
+} cfg_ctx;
+
+static int cfg_errf(const cfg_ctx *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int cfg_errf(const cfg_ctx *x, const char *fmt, ...) {
+  if (x->err != NULL && x->errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err, x->errlen, fmt, ap);
+    va_end(ap);
+  }
   return DSB_ERR_CONFIG;
+}
+
+static int cfg_fail(const cfg_ctx *x, const char *field, const char *what) {
+  return cfg_errf(x, "%s: %s: expected %s", x->path, field, what);
 }
 
 static int cfg_parse_port(const char *s, uint16_t *out) {
@@ -57,13 +77,13 @@ static int cfg_parse_port(const char *s, uint16_t *out) {
 }
 
 /* Items: an integer port, or a string "N" or "LO-HI". */
-static int cfg_ports(nsd_ports *out, json_object *v, const char *path,
+static int cfg_ports(nsd_ports *out, json_object *v, const cfg_ctx *x,
                      const char *field) {
   const char *what = "an array of ports (0..65535) or \"LO-HI\" ranges, "
                      "at most 16";
   if (!json_object_is_type(v, json_type_array) ||
       json_object_array_length(v) > NSD_MAX_RANGES) {
-    return cfg_fail(path, field, what);
+    return cfg_fail(x, field, what);
   }
   memset(out, 0, sizeof(*out));
   for (size_t i = 0; i < json_object_array_length(v); ++i) {
@@ -72,14 +92,14 @@ static int cfg_ports(nsd_ports *out, json_object *v, const char *path,
     if (json_object_is_type(it, json_type_int)) {
       int64_t p = json_object_get_int64(it);
       if (p < 0 || p > 65535) {
-        return cfg_fail(path, field, what);
+        return cfg_fail(x, field, what);
       }
       r.lo = r.hi = (uint16_t)p;
     } else if (json_object_is_type(it, json_type_string)) {
       char buf[16];
       const char *s = json_object_get_string(it);
       if (strlen(s) >= sizeof(buf)) {
-        return cfg_fail(path, field, what);
+        return cfg_fail(x, field, what);
       }
       strcpy(buf, s);
       char *dash = strchr(buf, '-');
@@ -87,15 +107,15 @@ static int cfg_ports(nsd_ports *out, json_object *v, const char *path,
         *dash = '\0';
         if (cfg_parse_port(buf, &r.lo) != 0 ||
             cfg_parse_port(dash + 1, &r.hi) != 0 || r.lo > r.hi) {
-          return cfg_fail(path, field, what);
+          return cfg_fail(x, field, what);
         }
       } else if (cfg_parse_port(buf, &r.lo) != 0) {
-        return cfg_fail(path, field, what);
+        return cfg_fail(x, field, what);
       } else {
         r.hi = r.lo;
       }
     } else {
-      return cfg_fail(path, field, what);
+      return cfg_fail(x, field, what);
     }
     out->r[out->n++] = r;
   }
@@ -103,12 +123,12 @@ static int cfg_ports(nsd_ports *out, json_object *v, const char *path,
 }
 
 /* Items: "ADDR/PREFIX" (IPv4 or IPv6) or a bare address (host route). */
-static int cfg_nets(nsd_nets *out, json_object *v, const char *path,
+static int cfg_nets(nsd_nets *out, json_object *v, const cfg_ctx *x,
                     const char *field) {
   const char *what = "an array of \"ADDRESS/PREFIX\" networks, at most 32";
   if (!json_object_is_type(v, json_type_array) ||
       json_object_array_length(v) > NSD_MAX_NETS) {
-    return cfg_fail(path, field, what);
+    return cfg_fail(x, field, what);
   }
   memset(out, 0, sizeof(*out));
   for (size_t i = 0; i < json_object_array_length(v); ++i) {
@@ -118,7 +138,7 @@ static int cfg_nets(nsd_nets *out, json_object *v, const char *path,
     memset(&n, 0, sizeof(n));
     if (!json_object_is_type(it, json_type_string) ||
         strlen(json_object_get_string(it)) >= sizeof(buf)) {
-      return cfg_fail(path, field, what);
+      return cfg_fail(x, field, what);
     }
     strcpy(buf, json_object_get_string(it));
     char *slash = strchr(buf, '/');
@@ -130,14 +150,14 @@ static int cfg_nets(nsd_nets *out, json_object *v, const char *path,
     } else if (inet_pton(AF_INET6, buf, n.ip) == 1) {
       n.family = DSB_NETSTACK_FAMILY_IPV6;
     } else {
-      return cfg_fail(path, field, what);
+      return cfg_fail(x, field, what);
     }
     unsigned maxp = (unsigned)dsb_netstack_addr_iplen(n.family) * 8;
     n.prefix = (uint8_t)maxp;
     if (slash != NULL) {
       uint16_t p;
       if (cfg_parse_port(slash + 1, &p) != 0 || p > maxp) {
-        return cfg_fail(path, field, what);
+        return cfg_fail(x, field, what);
       }
       n.prefix = (uint8_t)p;
     }
@@ -146,11 +166,11 @@ static int cfg_nets(nsd_nets *out, json_object *v, const char *path,
   return 0;
 }
 
-static int cfg_families(nsd_config *cfg, json_object *v, const char *path) {
+static int cfg_families(nsd_config *cfg, json_object *v, const cfg_ctx *x) {
   const char *what = "a non-empty array of \"ipv4\" and/or \"ipv6\"";
   if (!json_object_is_type(v, json_type_array) ||
       json_object_array_length(v) == 0 || json_object_array_length(v) > 2) {
-    return cfg_fail(path, "families", what);
+    return cfg_fail(x, "families", what);
   }
   cfg->allow_ipv4 = cfg->allow_ipv6 = 0;
   for (size_t i = 0; i < json_object_array_length(v); ++i) {
@@ -163,25 +183,25 @@ static int cfg_families(nsd_config *cfg, json_object *v, const char *path) {
     } else if (strcmp(s, "ipv6") == 0) {
       cfg->allow_ipv6 = 1;
     } else {
-      return cfg_fail(path, "families", what);
+      return cfg_fail(x, "families", what);
     }
   }
   return 0;
 }
 
-static int cfg_interfaces(nsd_config *cfg, json_object *v, const char *path) {
+static int cfg_interfaces(nsd_config *cfg, json_object *v, const cfg_ctx *x) {
   const char *what = "an array of interface names (1..15 bytes) or [\"*\"], "
                      "at most 32";
   if (!json_object_is_type(v, json_type_array) ||
       json_object_array_length(v) > NSD_MAX_IFACES) {
-    return cfg_fail(path, "interfaces", what);
+    return cfg_fail(x, "interfaces", what);
   }
   cfg->any_interface = 0;
   cfg->ninterfaces = 0;
   for (size_t i = 0; i < json_object_array_length(v); ++i) {
     json_object *it = json_object_array_get_idx(v, i);
     if (!json_object_is_type(it, json_type_string)) {
-      return cfg_fail(path, "interfaces", what);
+      return cfg_fail(x, "interfaces", what);
     }
     const char *s = json_object_get_string(it);
     size_t len = strlen(s);
@@ -190,73 +210,72 @@ static int cfg_interfaces(nsd_config *cfg, json_object *v, const char *path) {
       continue;
     }
     if (len == 0 || len > DSB_NETSTACK_IFNAME_MAX) {
-      return cfg_fail(path, "interfaces", what);
+      return cfg_fail(x, "interfaces", what);
     }
     memcpy(cfg->interfaces[cfg->ninterfaces++], s, len + 1);
   }
   return 0;
 }
 
-static int cfg_uint(uint32_t *out, json_object *v, const char *path,
+static int cfg_uint(uint32_t *out, json_object *v, const cfg_ctx *x,
                     const char *field, uint32_t lo, uint32_t hi,
                     const char *what) {
   if (!json_object_is_type(v, json_type_int)) {
-    return cfg_fail(path, field, what);
+    return cfg_fail(x, field, what);
   }
-  int64_t x = json_object_get_int64(v);
-  if (x < lo || x > hi) {
-    return cfg_fail(path, field, what);
+  int64_t n = json_object_get_int64(v);
+  if (n < lo || n > hi) {
+    return cfg_fail(x, field, what);
   }
-  *out = (uint32_t)x;
+  *out = (uint32_t)n;
   return 0;
 }
 
-static int cfg_apply(nsd_config *cfg, json_object *root, const char *path) {
+static int cfg_apply(nsd_config *cfg, json_object *root, const cfg_ctx *x) {
   int rv = 0;
   if (!json_object_is_type(root, json_type_object)) {
-    return cfg_fail(path, "(top level)", "a JSON object");
+    return cfg_fail(x, "(top level)", "a JSON object");
   }
   json_object_object_foreach(root, key, val) {
     if (strcmp(key, "families") == 0) {
-      rv = cfg_families(cfg, val, path);
+      rv = cfg_families(cfg, val, x);
     } else if (strcmp(key, "listen_ports") == 0) {
-      rv = cfg_ports(&cfg->listen_ports, val, path, key);
+      rv = cfg_ports(&cfg->listen_ports, val, x, key);
     } else if (strcmp(key, "bind_ports") == 0) {
-      rv = cfg_ports(&cfg->bind_ports, val, path, key);
+      rv = cfg_ports(&cfg->bind_ports, val, x, key);
     } else if (strcmp(key, "connect_ports") == 0) {
-      rv = cfg_ports(&cfg->connect_ports, val, path, key);
+      rv = cfg_ports(&cfg->connect_ports, val, x, key);
     } else if (strcmp(key, "local_networks") == 0) {
-      rv = cfg_nets(&cfg->local_networks, val, path, key);
+      rv = cfg_nets(&cfg->local_networks, val, x, key);
     } else if (strcmp(key, "destinations") == 0) {
-      rv = cfg_nets(&cfg->destinations, val, path, key);
+      rv = cfg_nets(&cfg->destinations, val, x, key);
     } else if (strcmp(key, "interfaces") == 0) {
-      rv = cfg_interfaces(cfg, val, path);
+      rv = cfg_interfaces(cfg, val, x);
     } else if (strcmp(key, "max_pending_connects") == 0) {
-      rv = cfg_uint(&cfg->max_pending_connects, val, path, key, 1,
+      rv = cfg_uint(&cfg->max_pending_connects, val, x, key, 1,
                     NSD_MAX_PENDING_CAP, "an integer 1..1024");
     } else if (strcmp(key, "socket_mode") == 0) {
       uint32_t mode = 0;
       const char *what = "a string with an octal mode, 0600..0666";
       char *end;
       if (!json_object_is_type(val, json_type_string)) {
-        return cfg_fail(path, key, what);
+        return cfg_fail(x, key, what);
       }
       errno = 0;
       mode = (uint32_t)strtoul(json_object_get_string(val), &end, 8);
       /* Owner read/write is required; execute bits make no sense. */
       if (errno != 0 || *end != '\0' || (mode & ~0666u) != 0 ||
           (mode & 0600u) != 0600u) {
-        return cfg_fail(path, key, what);
+        return cfg_fail(x, key, what);
       }
       cfg->socket_mode = mode;
     } else {
-      fprintf(stderr,
-              "netstackd: %s: %s: unknown field (known: families, "
-              "listen_ports, bind_ports, connect_ports, local_networks, "
-              "destinations, interfaces, max_pending_connects, "
-              "socket_mode)\n",
-              path, key);
-      return DSB_ERR_CONFIG;
+      return cfg_errf(x,
+                      "%s: %s: unknown field (known: families, "
+                      "listen_ports, bind_ports, connect_ports, "
+                      "local_networks, destinations, interfaces, "
+                      "max_pending_connects, socket_mode)",
+                      x->path, key);
     }
     if (rv != 0) {
       return rv;
@@ -265,18 +284,90 @@ static int cfg_apply(nsd_config *cfg, json_object *root, const char *path) {
   return 0;
 }
 
+int nsd_config_load_json(nsd_config *cfg, const char *source_name,
+                         const char *text, size_t len, char *err,
+                         size_t errlen) {
+  if (err != NULL && errlen > 0) {
+    err[0] = '\0';
+  }
+  if (cfg == NULL || source_name == NULL || (text == NULL && len > 0)) {
+    return DSB_ERR_INVALID_ARGUMENT;
+  }
+  cfg_ctx x = {source_name, err, errlen};
+  if (len > NSD_CONFIG_MAX_FILE) {
+    return cfg_errf(&x, "%s: larger than %d KiB", source_name,
+                    NSD_CONFIG_MAX_FILE / 1024);
+  }
+  /* A NUL-terminated copy: an embedded NUL must end up as trailing
+   * garbage, never as the end of a shorter, valid text. */
+  int rv = DSB_ERR_NOMEM;
+  char *copy = malloc(len + 1);
+  json_tokener *tok = json_tokener_new();
+  nsd_config *tmp = malloc(sizeof(*tmp));
+  json_object *root = NULL;
+  if (copy == NULL || tok == NULL || tmp == NULL) {
+    goto cleanup;
+  }
+  if (len > 0) {
+    memcpy(copy, text, len);
+  }
+  copy[len] = '\0';
+  root = json_tokener_parse_ex(tok, copy, (int)len);
+  size_t end = root != NULL ? json_tokener_get_parse_end(tok) : 0;
+  while (end < len && (copy[end] == ' ' || copy[end] == '\n' ||
+                       copy[end] == '\t' || copy[end] == '\r')) {
+    ++end;
+  }
+  if (root == NULL || end != len) {
+    enum json_tokener_error je = json_tokener_get_error(tok);
+    rv = cfg_errf(&x, "%s: cannot parse JSON: %s", source_name,
+                  root == NULL && je != json_tokener_continue
+                      ? json_tokener_error_desc(je)
+                  : root == NULL ? "unexpected end of input"
+                                 : "trailing data after the JSON value");
+    goto cleanup;
+  }
+  *tmp = *cfg;
+  rv = cfg_apply(tmp, root, &x);
+  if (rv == 0) {
+    *cfg = *tmp; /* commit only a fully valid policy */
+  }
+cleanup:
+  json_object_put(root);
+  if (tok != NULL) {
+    json_tokener_free(tok);
+  }
+  free(tmp);
+  free(copy);
+  return rv;
+}
+
 int nsd_config_load(nsd_config *cfg, const char *path) {
-  nsd_config tmp = *cfg;
-  json_object *root = json_object_from_file(path);
-  if (root == NULL) {
-    fprintf(stderr, "netstackd: %s: cannot read or parse JSON: %s\n", path,
-            json_util_get_last_err() ? json_util_get_last_err() : "?");
+  char err[NSD_CONFIG_ERR_MAX];
+  int rv;
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    fprintf(stderr, "netstackd: %s: cannot read: %s\n", path, strerror(errno));
     return DSB_ERR_CONFIG;
   }
-  int rv = cfg_apply(&tmp, root, path);
-  json_object_put(root);
-  if (rv == 0) {
-    *cfg = tmp; /* commit only a fully valid policy */
+  /* One byte more than the cap so an oversize file is detected. */
+  char *text = malloc(NSD_CONFIG_MAX_FILE + 1);
+  if (text == NULL) {
+    fclose(f);
+    return DSB_ERR_NOMEM;
+  }
+  size_t n = fread(text, 1, NSD_CONFIG_MAX_FILE + 1, f);
+  int rerr = ferror(f);
+  fclose(f);
+  if (rerr) {
+    snprintf(err, sizeof(err), "%s: cannot read: read error", path);
+    rv = DSB_ERR_CONFIG;
+  } else {
+    rv = nsd_config_load_json(cfg, path, text, n, err, sizeof(err));
+  }
+  free(text);
+  if (rv != 0) {
+    fprintf(stderr, "netstackd: %s\n", err[0] ? err : dsb_strerror(rv));
   }
   return rv;
 }

@@ -10,7 +10,6 @@
 #include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,26 +22,6 @@
 #include "dsb/err.h"
 #include "netstackd.h"
 #include "server.h"
-
-static int nsd_log_level = DSB_LOG_INFO;
-
-void nsd_log_set_level(int level) {
-  nsd_log_level = level;
-}
-
-void nsd_log(int level, const char *fmt, ...) {
-  static const char *const names[] = {"error", "warn", "info", "debug"};
-  va_list ap;
-  if (level > nsd_log_level || level < 0 || level > DSB_LOG_DEBUG) {
-    return;
-  }
-  char line[512];
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "netstackd[%ld] %s: %s\n", (long)getpid(), names[level],
-          line);
-}
 
 /* Minimal sd_notify(3): one datagram to $NOTIFY_SOCKET ("@" = abstract). */
 static void nsd_notify(const char *state) {

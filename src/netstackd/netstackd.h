@@ -61,9 +61,24 @@ typedef struct nsd_config {
 } nsd_config;
 
 /* config.c */
+#define NSD_CONFIG_MAX_FILE (64 * 1024) /* bytes */
+#define NSD_CONFIG_ERR_MAX (4096 + 256) /* a path and a sentence */
 void nsd_config_defaults(nsd_config *cfg);
-/* Load |path| over the defaults. On error prints "FILE: FIELD: expected
- * ..." to stderr and returns DSB_ERR_CONFIG. */
+/*
+ * Apply the JSON policy |text| (|len| bytes, need not be NUL-terminated)
+ * over |cfg|; |source_name| (the file) names it in the error line. The text
+ * must be one JSON object, trailing whitespace allowed, of at most
+ * NSD_CONFIG_MAX_FILE bytes. |cfg| changes only on success. On failure
+ * |err| (may be NULL) holds one line "SOURCE: FIELD: expected ..." (or
+ * "SOURCE: cannot parse JSON: ..."), without a prefix or newline.
+ * Errors: DSB_ERR_CONFIG, DSB_ERR_NOMEM, DSB_ERR_INVALID_ARGUMENT.
+ */
+int nsd_config_load_json(nsd_config *cfg, const char *source_name,
+                         const char *text, size_t len, char *err,
+                         size_t errlen);
+/* Read |path| and apply it as nsd_config_load_json() does. On error prints
+ * "netstackd: " and the error line to stderr. Errors: DSB_ERR_CONFIG
+ * (also for a file that cannot be read), DSB_ERR_NOMEM. */
 int nsd_config_load(nsd_config *cfg, const char *path);
 int nsd_config_family_ok(const nsd_config *cfg, uint8_t family);
 int nsd_config_port_ok(const nsd_ports *ports, uint16_t port);
