@@ -1,10 +1,15 @@
 /* test_ipc_rpc.c - the remote-call ops of the local API
- * (include/dsb/ipc_rpc.h): every op round-trips byte-exactly, and every
- * malformed packet is rejected with its named error. */
+ * (include/dsb/ipc_rpc.h): the golden vectors of
+ * tests/vectors/ipc_rpc_messages.txt both ways, every op round-trips
+ * byte-exactly, and every malformed packet is rejected with its named
+ * error. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -466,8 +471,396 @@ static void test_reject_bundle_service_name_bad_char(void **state) {
   assert_int_equal(dsb_ipc_rpc_decode(&d, buf, n), DSB_ERR_IPC_BAD_STRING);
 }
 
+/* ---- golden vector files (tests/vectors/, tests/vectors/wire_vectors.py) --
+ * One vector per block: "vector: <name>", "<field>: <value>" lines, then
+ * "bytes: <hex>" (spaces between fields ignored); '#' starts a comment. */
+
+#define VEC_MAX 48
+#define VEC_FIELDS 24
+#define VEC_VALUE 256
+#define VEC_BYTES 512
+
+typedef struct vec_field {
+  char key[32];
+  char value[VEC_VALUE];
+  int used; /* every field must be checked: a typo cannot pass unread */
+} vec_field;
+
+typedef struct vec {
+  char name[64];
+  vec_field f[VEC_FIELDS];
+  size_t nf;
+  uint8_t bytes[VEC_BYTES];
+  size_t nbytes;
+  int has_bytes;
+} vec;
+
+static vec vecs[VEC_MAX];
+
+static int vec_hexval(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  return -1;
+}
+
+/* Hex digits of |hex| (spaces between byte groups allowed) into |out|. */
+static size_t vec_unhex(uint8_t *out, size_t cap, const char *hex) {
+  size_t n = 0;
+  for (const char *p = hex; *p;) {
+    if (*p == ' ') {
+      ++p;
+      continue;
+    }
+    int hi = vec_hexval(p[0]);
+    int lo = hi < 0 ? -1 : vec_hexval(p[1]);
+    assert_true(hi >= 0 && lo >= 0);
+    assert_true(n < cap);
+    out[n++] = (uint8_t)(hi << 4 | lo);
+    p += 2;
+  }
+  return n;
+}
+
+static void vec_copy(char *dst, size_t cap, const char *src) {
+  size_t len = strlen(src);
+  assert_true(len < cap);
+  memcpy(dst, src, len + 1);
+}
+
+/* Reads every vector of tests/vectors/|file| into vecs[]; returns the
+ * count. The source tree comes from DSB_SOURCE_DIR (set by CTest), else
+ * from this file's own path. */
+static size_t vec_load(const char *file) {
+  char path[4096];
+  static char line[4096];
+  const char *src = getenv("DSB_SOURCE_DIR");
+  if (src) {
+    snprintf(path, sizeof(path), "%s/tests/vectors/%s", src, file);
+  } else {
+    snprintf(path, sizeof(path), "%s", __FILE__);
+    char *cut = strstr(path, "/tests/unit/");
+    assert_non_null(cut);
+    snprintf(cut, sizeof(path) - (size_t)(cut - path), "/tests/vectors/%s",
+             file);
+  }
+  FILE *fp = fopen(path, "r");
+  assert_non_null(fp);
+  memset(vecs, 0, sizeof(vecs));
+  size_t n = 0;
+  vec *cur = NULL;
+  while (fgets(line, sizeof(line), fp)) {
+    assert_non_null(strchr(line, '\n')); /* no line longer than the buffer */
+    line[strcspn(line, "\r\n")] = '\0';
+    if (line[0] == '#' || line[0] == '\0') {
+      continue;
+    }
+    char *colon = strchr(line, ':');
+    assert_non_null(colon);
+    *colon = '\0';
+    char *val = colon + 1;
+    while (*val == ' ') {
+      ++val;
+    }
+    if (strcmp(line, "vector") == 0) {
+      assert_true(cur == NULL || cur->has_bytes);
+      assert_true(n < VEC_MAX);
+      cur = &vecs[n++];
+      vec_copy(cur->name, sizeof(cur->name), val);
+    } else if (strcmp(line, "bytes") == 0) {
+      assert_true(cur != NULL && !cur->has_bytes);
+      cur->nbytes = vec_unhex(cur->bytes, sizeof(cur->bytes), val);
+      cur->has_bytes = 1;
+    } else {
+      assert_true(cur != NULL && !cur->has_bytes);
+      assert_true(cur->nf < VEC_FIELDS);
+      vec_field *f = &cur->f[cur->nf++];
+      vec_copy(f->key, sizeof(f->key), line);
+      vec_copy(f->value, sizeof(f->value), val);
+    }
+  }
+  fclose(fp);
+  assert_true(cur != NULL && cur->has_bytes);
+  return n;
+}
+
+/* The |nth| (0-based) value of |key| in |v|, or NULL; marks it used. */
+static const char *vec_get(vec *v, const char *key, size_t nth) {
+  for (size_t i = 0; i < v->nf; ++i) {
+    if (strcmp(v->f[i].key, key) == 0 && nth-- == 0) {
+      v->f[i].used = 1;
+      return v->f[i].value;
+    }
+  }
+  return NULL;
+}
+
+static const char *vec_str(vec *v, const char *key) {
+  const char *s = vec_get(v, key, 0);
+  if (!s) {
+    fail_msg("vector %s: no field %s", v->name, key);
+  }
+  return s;
+}
+
+/* An integer field: decimal or 0x-hex, nothing after it. */
+static uint64_t vec_u64(vec *v, const char *key) {
+  const char *s = vec_str(v, key);
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull(s, &end, 0);
+  assert_true(*s != '\0' && *end == '\0' && errno == 0 && s[0] != '-');
+  return (uint64_t)x;
+}
+
+static size_t vec_hex(vec *v, const char *key, uint8_t *out, size_t cap) {
+  return vec_unhex(out, cap, vec_str(v, key));
+}
+
+/* Every field of |v| was read by the check. */
+static void vec_all_used(const vec *v) {
+  for (size_t i = 0; i < v->nf; ++i) {
+    if (!v->f[i].used) {
+      fail_msg("vector %s: field %s not checked", v->name, v->f[i].key);
+    }
+  }
+}
+
+/* A signed integer field (statuses, rules). */
+static int64_t vec_i64(vec *v, const char *key) {
+  const char *s = vec_str(v, key);
+  char *end;
+  errno = 0;
+  long long x = strtoll(s, &end, 0);
+  assert_true(*s != '\0' && *end == '\0' && errno == 0);
+  return (int64_t)x;
+}
+
+/* A text field as a view into the vector (lives as long as vecs[]). */
+static dsb_ipc_str vec_text(vec *v, const char *key) {
+  const char *s = vec_str(v, key);
+  return (dsb_ipc_str){(const uint8_t *)s, strlen(s)};
+}
+
+/* A hex field decoded into |*room| (advanced past it), as a view. */
+static dsb_ipc_str vec_blob(vec *v, const char *key, uint8_t **room,
+                            uint8_t *end) {
+  size_t n = vec_hex(v, key, *room, (size_t)(end - *room));
+  dsb_ipc_str s = {*room, n};
+  *room += n;
+  return s;
+}
+
+static dsb_device_id vec_id(vec *v) {
+  dsb_device_id id;
+  assert_int_equal(vec_hex(v, "id_hex", id.b, sizeof(id.b)), DSB_DEVICE_ID_LEN);
+  return id;
+}
+
+/* The message a vector describes; byte strings are decoded into |room|. */
+static dsb_ipc_rpc_msg vec_msg(vec *v, uint8_t *room, size_t roomlen) {
+  uint8_t *end = room + roomlen;
+  dsb_ipc_rpc_msg m;
+  memset(&m, 0, sizeof(m));
+  m.op = (uint8_t)vec_u64(v, "op");
+  m.nonce = vec_u64(v, "nonce");
+  if (m.op & DSB_IPC_REPLY_BIT) {
+    m.status = (int32_t)vec_i64(v, "status");
+  }
+  if (m.status != 0) {
+    return m; /* error replies carry nothing else */
+  }
+  switch (m.op) {
+  case DSB_IPC_OP_RPC_SERVICE_ADD:
+    m.u.service_add.name = vec_text(v, "name");
+    m.u.service_add.description = vec_text(v, "description");
+    break;
+  case DSB_IPC_OP_RPC_SERVICE_REMOVE:
+    m.u.service_remove = vec_text(v, "name");
+    break;
+  case DSB_IPC_OP_RPC_BUNDLE_ADD: {
+    const char *svc;
+    m.u.bundle_add.name = vec_text(v, "name");
+    m.u.bundle_add.version = vec_text(v, "version");
+    while ((svc = vec_get(v, "service_name", m.u.bundle_add.nservices))) {
+      uint8_t i = m.u.bundle_add.nservices;
+      const char *desc = vec_get(v, "service_description", i);
+      assert_non_null(desc);
+      assert_true(i < DSB_IPC_RPC_BUNDLE_SERVICES_MAX);
+      m.u.bundle_add.services[i].name = dsb_ipc_cstr(svc);
+      m.u.bundle_add.services[i].description = dsb_ipc_cstr(desc);
+      m.u.bundle_add.nservices++;
+    }
+    break;
+  }
+  case DSB_IPC_OP_RPC_CALL:
+    m.u.call.id = vec_id(v);
+    m.u.call.timeout_ms = (uint32_t)vec_u64(v, "timeout_ms");
+    m.u.call.service = vec_text(v, "service");
+    m.u.call.method = vec_text(v, "method");
+    m.u.call.payload = vec_blob(v, "payload_hex", &room, end);
+    break;
+  case DSB_IPC_OP_RPC_CALL | DSB_IPC_REPLY_BIT:
+    m.u.call_r.rpc_status = (uint8_t)vec_u64(v, "rpc_status");
+    m.u.call_r.payload = vec_blob(v, "payload_hex", &room, end);
+    break;
+  case DSB_IPC_OP_RPC_ANSWER:
+    m.u.answer.call = vec_u64(v, "call");
+    m.u.answer.rpc_status = (uint8_t)vec_u64(v, "rpc_status");
+    m.u.answer.payload = vec_blob(v, "payload_hex", &room, end);
+    break;
+  case DSB_IPC_OP_RPC_POLICY_CHECK:
+    m.u.policy_check.id = vec_id(v);
+    m.u.policy_check.service = vec_text(v, "service");
+    m.u.policy_check.method = vec_text(v, "method");
+    break;
+  case DSB_IPC_OP_RPC_POLICY_CHECK | DSB_IPC_REPLY_BIT:
+    m.u.policy_check_r.rule = (int32_t)vec_i64(v, "rule");
+    m.u.policy_check_r.explanation = vec_text(v, "explanation");
+    break;
+  case DSB_IPC_EV_RPC_CALL:
+    m.u.incoming.call = vec_u64(v, "call");
+    m.u.incoming.id = vec_id(v);
+    m.u.incoming.peer_flags = (uint8_t)vec_u64(v, "peer_flags");
+    m.u.incoming.service = vec_text(v, "service");
+    m.u.incoming.method = vec_text(v, "method");
+    m.u.incoming.payload = vec_blob(v, "payload_hex", &room, end);
+    break;
+  default: /* the replies without payload */
+    assert_true(dsb_ipc_rpc_op_is_ours(m.op));
+    break;
+  }
+  return m;
+}
+
+static void str_equal(dsb_ipc_str got, dsb_ipc_str want) {
+  assert_int_equal(got.len, want.len);
+  if (want.len) {
+    assert_memory_equal(got.p, want.p, want.len);
+  }
+}
+
+static void msg_equal(const dsb_ipc_rpc_msg *got, const dsb_ipc_rpc_msg *w) {
+  assert_int_equal(got->op, w->op);
+  assert_int_equal(got->status, w->status);
+  assert_true(got->nonce == w->nonce);
+  if (w->status != 0) {
+    return;
+  }
+  switch (w->op) {
+  case DSB_IPC_OP_RPC_SERVICE_ADD:
+    str_equal(got->u.service_add.name, w->u.service_add.name);
+    str_equal(got->u.service_add.description, w->u.service_add.description);
+    break;
+  case DSB_IPC_OP_RPC_SERVICE_REMOVE:
+    str_equal(got->u.service_remove, w->u.service_remove);
+    break;
+  case DSB_IPC_OP_RPC_BUNDLE_ADD:
+    str_equal(got->u.bundle_add.name, w->u.bundle_add.name);
+    str_equal(got->u.bundle_add.version, w->u.bundle_add.version);
+    assert_int_equal(got->u.bundle_add.nservices, w->u.bundle_add.nservices);
+    for (size_t i = 0; i < w->u.bundle_add.nservices; ++i) {
+      str_equal(got->u.bundle_add.services[i].name,
+                w->u.bundle_add.services[i].name);
+      str_equal(got->u.bundle_add.services[i].description,
+                w->u.bundle_add.services[i].description);
+    }
+    break;
+  case DSB_IPC_OP_RPC_CALL:
+    assert_memory_equal(got->u.call.id.b, w->u.call.id.b, DSB_DEVICE_ID_LEN);
+    assert_int_equal(got->u.call.timeout_ms, w->u.call.timeout_ms);
+    str_equal(got->u.call.service, w->u.call.service);
+    str_equal(got->u.call.method, w->u.call.method);
+    str_equal(got->u.call.payload, w->u.call.payload);
+    break;
+  case DSB_IPC_OP_RPC_CALL | DSB_IPC_REPLY_BIT:
+    assert_int_equal(got->u.call_r.rpc_status, w->u.call_r.rpc_status);
+    str_equal(got->u.call_r.payload, w->u.call_r.payload);
+    break;
+  case DSB_IPC_OP_RPC_ANSWER:
+    assert_true(got->u.answer.call == w->u.answer.call);
+    assert_int_equal(got->u.answer.rpc_status, w->u.answer.rpc_status);
+    str_equal(got->u.answer.payload, w->u.answer.payload);
+    break;
+  case DSB_IPC_OP_RPC_POLICY_CHECK:
+    assert_memory_equal(got->u.policy_check.id.b, w->u.policy_check.id.b,
+                        DSB_DEVICE_ID_LEN);
+    str_equal(got->u.policy_check.service, w->u.policy_check.service);
+    str_equal(got->u.policy_check.method, w->u.policy_check.method);
+    break;
+  case DSB_IPC_OP_RPC_POLICY_CHECK | DSB_IPC_REPLY_BIT:
+    assert_int_equal(got->u.policy_check_r.rule, w->u.policy_check_r.rule);
+    str_equal(got->u.policy_check_r.explanation,
+              w->u.policy_check_r.explanation);
+    break;
+  case DSB_IPC_EV_RPC_CALL:
+    assert_true(got->u.incoming.call == w->u.incoming.call);
+    assert_memory_equal(got->u.incoming.id.b, w->u.incoming.id.b,
+                        DSB_DEVICE_ID_LEN);
+    assert_int_equal(got->u.incoming.peer_flags, w->u.incoming.peer_flags);
+    str_equal(got->u.incoming.service, w->u.incoming.service);
+    str_equal(got->u.incoming.method, w->u.incoming.method);
+    str_equal(got->u.incoming.payload, w->u.incoming.payload);
+    break;
+  default:
+    break;
+  }
+}
+
+/* tests/vectors/ipc_rpc_messages.txt: every request, every OK reply, an
+ * error reply for every op and the event. decode(bytes) gives the fields;
+ * encode(fields) gives exactly the bytes (error replies through
+ * dsb_ipc_encode_status(), which dsb_ipc_decode() reads back too). */
+static void test_golden_vectors_file(void **state) {
+  (void)state;
+  static uint8_t room[VEC_BYTES], out[VEC_BYTES];
+  size_t n = vec_load("ipc_rpc_messages.txt");
+  unsigned reqs = 0, oks = 0, errors = 0, events = 0;
+  assert_int_equal(n, 25);
+  for (size_t i = 0; i < n; ++i) {
+    vec *v = &vecs[i];
+    dsb_ipc_rpc_msg want = vec_msg(v, room, sizeof(room)), got;
+    long len;
+    vec_all_used(v);
+    if (want.status != 0) {
+      uint8_t req_op = (uint8_t)(want.op & ~DSB_IPC_REPLY_BIT);
+      dsb_ipc_msg base;
+      len = dsb_ipc_encode_status(out, sizeof(out), req_op, want.nonce,
+                                  want.status);
+      assert_int_equal(dsb_ipc_decode(&base, v->bytes, v->nbytes), 0);
+      assert_int_equal(base.op, want.op);
+      assert_int_equal(base.status, want.status);
+      assert_true(base.nonce == want.nonce);
+      errors |= 1u << (req_op - DSB_IPC_OP_RPC_SERVICE_ADD);
+    } else {
+      len = dsb_ipc_rpc_encode(out, sizeof(out), &want);
+      if (dsb_ipc_rpc_op_is_request(want.op)) {
+        reqs |= 1u << (want.op - DSB_IPC_OP_RPC_SERVICE_ADD);
+      } else if (want.op == DSB_IPC_EV_RPC_CALL) {
+        events++;
+      } else {
+        oks |=
+            1u << ((want.op & ~DSB_IPC_REPLY_BIT) - DSB_IPC_OP_RPC_SERVICE_ADD);
+      }
+    }
+    assert_int_equal(len, (long)v->nbytes);
+    assert_memory_equal(out, v->bytes, v->nbytes);
+    assert_int_equal(dsb_ipc_rpc_decode(&got, v->bytes, v->nbytes), 0);
+    msg_equal(&got, &want);
+  }
+  /* the six ops 0x20..0x25 as requests, OK replies and error replies */
+  assert_int_equal(reqs, 0x3fu);
+  assert_int_equal(oks, 0x3fu);
+  assert_int_equal(errors, 0x3fu);
+  assert_int_equal(events, 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_golden_vectors_file),
       cmocka_unit_test(test_call_roundtrip),
       cmocka_unit_test(test_call_reply_and_event_roundtrip),
       cmocka_unit_test(test_registration_roundtrip),

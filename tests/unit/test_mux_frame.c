@@ -1,127 +1,279 @@
 /*
- * test_mux_frame.c - the mux v2 frame codec: golden bytes for every frame
- * type (docs/PROTOCOL.md "Streams (mux v2)"), round trips, and every
- * malformed shape rejected with its code.
+ * test_mux_frame.c - the mux v2 frame codec: the golden vectors of
+ * tests/vectors/mux_frames.txt (every frame type, docs/PROTOCOL.md "Streams
+ * (mux v2)") both ways, and every malformed shape rejected with its code.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "dsb/err.h"
 #include "dsb/mux.h"
 
-static void roundtrip(const dsb_mux_frame *fr, const uint8_t *golden,
-                      size_t glen) {
-  uint8_t buf[128];
-  dsb_mux_frame out;
-  long n = dsb_mux_frame_encode(buf, sizeof(buf), fr);
-  assert_int_equal(n, (long)glen);
-  assert_int_equal(dsb_mux_frame_len(fr), glen);
-  assert_memory_equal(buf, golden, glen);
-  assert_int_equal(dsb_mux_frame_decode(&out, golden, glen), (long)glen);
-  assert_int_equal(out.type, fr->type);
-  assert_int_equal(out.flags, fr->flags);
-  assert_int_equal(out.stream_id, fr->stream_id);
-  /* one byte short of the buffer: NOBUF, never a partial frame */
-  assert_int_equal(dsb_mux_frame_encode(buf, glen - 1, fr), DSB_ERR_NOBUF);
-  /* every truncation is malformed */
-  for (size_t cut = 0; cut < glen; ++cut) {
-    assert_int_equal(dsb_mux_frame_decode(&out, golden, cut),
-                     DSB_ERR_MUX_MALFORMED);
+/* ---- golden vector files (tests/vectors/, tests/vectors/wire_vectors.py) --
+ * One vector per block: "vector: <name>", "<field>: <value>" lines, then
+ * "bytes: <hex>" (spaces between fields ignored); '#' starts a comment. */
+
+#define VEC_MAX 48
+#define VEC_FIELDS 24
+#define VEC_VALUE 256
+#define VEC_BYTES 512
+
+typedef struct vec_field {
+  char key[32];
+  char value[VEC_VALUE];
+  int used; /* every field must be checked: a typo cannot pass unread */
+} vec_field;
+
+typedef struct vec {
+  char name[64];
+  vec_field f[VEC_FIELDS];
+  size_t nf;
+  uint8_t bytes[VEC_BYTES];
+  size_t nbytes;
+  int has_bytes;
+} vec;
+
+static vec vecs[VEC_MAX];
+
+static int vec_hexval(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  return -1;
+}
+
+/* Hex digits of |hex| (spaces between byte groups allowed) into |out|. */
+static size_t vec_unhex(uint8_t *out, size_t cap, const char *hex) {
+  size_t n = 0;
+  for (const char *p = hex; *p;) {
+    if (*p == ' ') {
+      ++p;
+      continue;
+    }
+    int hi = vec_hexval(p[0]);
+    int lo = hi < 0 ? -1 : vec_hexval(p[1]);
+    assert_true(hi >= 0 && lo >= 0);
+    assert_true(n < cap);
+    out[n++] = (uint8_t)(hi << 4 | lo);
+    p += 2;
+  }
+  return n;
+}
+
+static void vec_copy(char *dst, size_t cap, const char *src) {
+  size_t len = strlen(src);
+  assert_true(len < cap);
+  memcpy(dst, src, len + 1);
+}
+
+/* Reads every vector of tests/vectors/|file| into vecs[]; returns the
+ * count. The source tree comes from DSB_SOURCE_DIR (set by CTest), else
+ * from this file's own path. */
+static size_t vec_load(const char *file) {
+  char path[4096];
+  static char line[4096];
+  const char *src = getenv("DSB_SOURCE_DIR");
+  if (src) {
+    snprintf(path, sizeof(path), "%s/tests/vectors/%s", src, file);
+  } else {
+    snprintf(path, sizeof(path), "%s", __FILE__);
+    char *cut = strstr(path, "/tests/unit/");
+    assert_non_null(cut);
+    snprintf(cut, sizeof(path) - (size_t)(cut - path), "/tests/vectors/%s",
+             file);
+  }
+  FILE *fp = fopen(path, "r");
+  assert_non_null(fp);
+  memset(vecs, 0, sizeof(vecs));
+  size_t n = 0;
+  vec *cur = NULL;
+  while (fgets(line, sizeof(line), fp)) {
+    assert_non_null(strchr(line, '\n')); /* no line longer than the buffer */
+    line[strcspn(line, "\r\n")] = '\0';
+    if (line[0] == '#' || line[0] == '\0') {
+      continue;
+    }
+    char *colon = strchr(line, ':');
+    assert_non_null(colon);
+    *colon = '\0';
+    char *val = colon + 1;
+    while (*val == ' ') {
+      ++val;
+    }
+    if (strcmp(line, "vector") == 0) {
+      assert_true(cur == NULL || cur->has_bytes);
+      assert_true(n < VEC_MAX);
+      cur = &vecs[n++];
+      vec_copy(cur->name, sizeof(cur->name), val);
+    } else if (strcmp(line, "bytes") == 0) {
+      assert_true(cur != NULL && !cur->has_bytes);
+      cur->nbytes = vec_unhex(cur->bytes, sizeof(cur->bytes), val);
+      cur->has_bytes = 1;
+    } else {
+      assert_true(cur != NULL && !cur->has_bytes);
+      assert_true(cur->nf < VEC_FIELDS);
+      vec_field *f = &cur->f[cur->nf++];
+      vec_copy(f->key, sizeof(f->key), line);
+      vec_copy(f->value, sizeof(f->value), val);
+    }
+  }
+  fclose(fp);
+  assert_true(cur != NULL && cur->has_bytes);
+  return n;
+}
+
+/* The |nth| (0-based) value of |key| in |v|, or NULL; marks it used. */
+static const char *vec_get(vec *v, const char *key, size_t nth) {
+  for (size_t i = 0; i < v->nf; ++i) {
+    if (strcmp(v->f[i].key, key) == 0 && nth-- == 0) {
+      v->f[i].used = 1;
+      return v->f[i].value;
+    }
+  }
+  return NULL;
+}
+
+static const char *vec_str(vec *v, const char *key) {
+  const char *s = vec_get(v, key, 0);
+  if (!s) {
+    fail_msg("vector %s: no field %s", v->name, key);
+  }
+  return s;
+}
+
+/* An integer field: decimal or 0x-hex, nothing after it. */
+static uint64_t vec_u64(vec *v, const char *key) {
+  const char *s = vec_str(v, key);
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull(s, &end, 0);
+  assert_true(*s != '\0' && *end == '\0' && errno == 0 && s[0] != '-');
+  return (uint64_t)x;
+}
+
+static size_t vec_hex(vec *v, const char *key, uint8_t *out, size_t cap) {
+  return vec_unhex(out, cap, vec_str(v, key));
+}
+
+/* Every field of |v| was read by the check. */
+static void vec_all_used(const vec *v) {
+  for (size_t i = 0; i < v->nf; ++i) {
+    if (!v->f[i].used) {
+      fail_msg("vector %s: field %s not checked", v->name, v->f[i].key);
+    }
   }
 }
 
-static void test_golden_open(void **state) {
-  (void)state;
-  const uint8_t golden[] = {0x02, 0x01, 0x00, 0x00, 0x00, 0x00, 0x05, 0x00,
-                            0x0e, 0x03, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00,
-                            0x01, 0x00, 0x00, 0x03, 'r',  'p',  'c'};
-  dsb_mux_frame fr = {0};
-  fr.type = DSB_MUX_FRAME_OPEN;
-  fr.stream_id = 5;
-  fr.priority = 3;
-  fr.mode = DSB_MUX_MODE_BYTES;
-  fr.window = 0x40000;
-  fr.max_message = 0x10000;
-  fr.name = (const uint8_t *)"rpc";
-  fr.namelen = 3;
-  roundtrip(&fr, golden, sizeof(golden));
-  dsb_mux_frame out;
-  assert_int_equal(dsb_mux_frame_decode(&out, golden, sizeof(golden)), 23);
-  assert_int_equal(out.priority, 3);
-  assert_int_equal(out.mode, DSB_MUX_MODE_BYTES);
-  assert_int_equal(out.window, 0x40000);
-  assert_int_equal(out.max_message, 0x10000);
-  assert_int_equal(out.namelen, 3);
-  assert_memory_equal(out.name, "rpc", 3);
+/* The frame a vector describes; |name| and |data| hold its byte strings. */
+static dsb_mux_frame vec_frame(vec *v, uint8_t *name, uint8_t *data) {
+  dsb_mux_frame fr;
+  memset(&fr, 0, sizeof(fr));
+  fr.type = (uint8_t)vec_u64(v, "type");
+  fr.flags = (uint8_t)vec_u64(v, "flags");
+  fr.stream_id = (uint32_t)vec_u64(v, "stream_id");
+  switch (fr.type) {
+  case DSB_MUX_FRAME_OPEN: {
+    const char *s = vec_str(v, "name");
+    fr.priority = (uint8_t)vec_u64(v, "priority");
+    fr.mode = (uint8_t)vec_u64(v, "mode");
+    fr.window = (uint32_t)vec_u64(v, "window");
+    fr.max_message = (uint32_t)vec_u64(v, "max_message");
+    fr.namelen = strlen(s);
+    assert_true(fr.namelen <= DSB_MUX_NAME_MAX);
+    memcpy(name, s, fr.namelen);
+    fr.name = name;
+    break;
+  }
+  case DSB_MUX_FRAME_OPEN_ACK:
+    fr.window = (uint32_t)vec_u64(v, "window");
+    fr.max_message = (uint32_t)vec_u64(v, "max_message");
+    break;
+  case DSB_MUX_FRAME_DATA:
+    fr.datalen = vec_hex(v, "data_hex", data, VEC_BYTES);
+    fr.data = data;
+    break;
+  case DSB_MUX_FRAME_WINDOW_UPDATE:
+    fr.increment = (uint32_t)vec_u64(v, "increment");
+    break;
+  case DSB_MUX_FRAME_RST:
+    fr.code = (uint32_t)vec_u64(v, "code");
+    break;
+  case DSB_MUX_FRAME_PING:
+  case DSB_MUX_FRAME_PONG:
+    fr.opaque = vec_u64(v, "opaque");
+    break;
+  case DSB_MUX_FRAME_CLOSE:
+    break;
+  default:
+    fail_msg("vector %s: unknown type", v->name);
+  }
+  vec_all_used(v);
+  return fr;
 }
 
-static void test_golden_open_ack(void **state) {
-  (void)state;
-  const uint8_t golden[] = {0x02, 0x02, 0x00, 0x00, 0x00, 0x00,
-                            0x06, 0x00, 0x08, 0x00, 0x04, 0x00,
-                            0x00, 0x00, 0x04, 0x00, 0x00};
-  dsb_mux_frame fr = {0};
-  fr.type = DSB_MUX_FRAME_OPEN_ACK;
-  fr.stream_id = 6;
-  fr.window = 0x40000;
-  fr.max_message = 0x40000;
-  roundtrip(&fr, golden, sizeof(golden));
+/* Every field of the decoded frame |got| equals the vector's |want|. */
+static void frame_equal(const dsb_mux_frame *got, const dsb_mux_frame *want) {
+  assert_int_equal(got->version, 0x02);
+  assert_int_equal(got->type, want->type);
+  assert_int_equal(got->flags, want->flags);
+  assert_int_equal(got->stream_id, want->stream_id);
+  assert_int_equal(got->priority, want->priority);
+  assert_int_equal(got->mode, want->mode);
+  assert_int_equal(got->window, want->window);
+  assert_int_equal(got->max_message, want->max_message);
+  assert_int_equal(got->namelen, want->namelen);
+  if (want->namelen) {
+    assert_memory_equal(got->name, want->name, want->namelen);
+  }
+  assert_int_equal(got->datalen, want->datalen);
+  if (want->datalen) {
+    assert_memory_equal(got->data, want->data, want->datalen);
+  }
+  assert_int_equal(got->increment, want->increment);
+  assert_int_equal(got->code, want->code);
+  assert_true(got->opaque == want->opaque);
 }
 
-static void test_golden_data(void **state) {
+/* tests/vectors/mux_frames.txt, every frame type: decode(bytes) gives the
+ * fields, encode(fields) gives exactly the bytes; one byte less of buffer
+ * is NOBUF and every truncation is malformed. */
+static void test_golden_vectors_file(void **state) {
   (void)state;
-  const uint8_t golden[] = {0x02, 0x03, 0x01, 0x00, 0x00, 0x01,
-                            0x01, 0x00, 0x03, 'a',  'b',  'c'};
-  dsb_mux_frame fr = {0}, out;
-  fr.type = DSB_MUX_FRAME_DATA;
-  fr.flags = DSB_MUX_FLAG_FIN_MESSAGE;
-  fr.stream_id = 257;
-  fr.data = (const uint8_t *)"abc";
-  fr.datalen = 3;
-  roundtrip(&fr, golden, sizeof(golden));
-  assert_int_equal(dsb_mux_frame_decode(&out, golden, sizeof(golden)), 12);
-  assert_int_equal(out.datalen, 3);
-  assert_memory_equal(out.data, "abc", 3);
-}
+  static uint8_t name[VEC_BYTES], data[VEC_BYTES], buf[VEC_BYTES];
+  size_t n = vec_load("mux_frames.txt");
+  unsigned types = 0;
+  assert_int_equal(n, 15);
+  for (size_t i = 0; i < n; ++i) {
+    vec *v = &vecs[i];
+    dsb_mux_frame want = vec_frame(v, name, data), got;
+    long len = (long)v->nbytes;
 
-static void test_golden_control_frames(void **state) {
-  (void)state;
-  const uint8_t wu[] = {0x02, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00,
-                        0x00, 0x04, 0x00, 0x7c, 0x00, 0x00};
-  const uint8_t rst[] = {0x02, 0x05, 0x00, 0x00, 0x00, 0x00, 0x07,
-                         0x00, 0x04, 0x00, 0x00, 0x01, 0x00};
-  const uint8_t ping[] = {0x02, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08,
-                          0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a};
-  const uint8_t pong[] = {0x02, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08,
-                          0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a};
-  const uint8_t close[] = {0x02, 0x08, 0x00, 0x00, 0x00,
-                           0x00, 0x09, 0x00, 0x00};
-  dsb_mux_frame fr = {0};
-  fr.type = DSB_MUX_FRAME_WINDOW_UPDATE;
-  fr.increment = 0x7c0000;
-  roundtrip(&fr, wu, sizeof(wu));
-  memset(&fr, 0, sizeof(fr));
-  fr.type = DSB_MUX_FRAME_RST;
-  fr.stream_id = 7;
-  fr.code = DSB_MUX_RST_APP_BASE;
-  roundtrip(&fr, rst, sizeof(rst));
-  memset(&fr, 0, sizeof(fr));
-  fr.type = DSB_MUX_FRAME_PING;
-  fr.opaque = 42;
-  roundtrip(&fr, ping, sizeof(ping));
-  fr.type = DSB_MUX_FRAME_PONG;
-  roundtrip(&fr, pong, sizeof(pong));
-  memset(&fr, 0, sizeof(fr));
-  fr.type = DSB_MUX_FRAME_CLOSE;
-  fr.stream_id = 9;
-  assert_int_equal(dsb_mux_frame_len(&fr), 9);
-  uint8_t buf[16];
-  assert_int_equal(dsb_mux_frame_encode(buf, sizeof(buf), &fr), 9);
-  assert_memory_equal(buf, close, 9);
+    assert_int_equal(dsb_mux_frame_len(&want), v->nbytes);
+    assert_int_equal(dsb_mux_frame_encode(buf, sizeof(buf), &want), len);
+    assert_memory_equal(buf, v->bytes, v->nbytes);
+    assert_int_equal(dsb_mux_frame_encode(buf, v->nbytes - 1, &want),
+                     DSB_ERR_NOBUF);
+
+    memset(&got, 0xa5, sizeof(got)); /* every field must be written */
+    assert_int_equal(dsb_mux_frame_decode(&got, v->bytes, v->nbytes), len);
+    frame_equal(&got, &want);
+    for (size_t cut = 0; cut < v->nbytes; ++cut) {
+      assert_int_equal(dsb_mux_frame_decode(&got, v->bytes, cut),
+                       DSB_ERR_MUX_MALFORMED);
+    }
+    types |= 1u << want.type;
+  }
+  assert_int_equal(types, 0x1feu); /* OPEN (1) .. CLOSE (8) */
 }
 
 static void test_max_payload_accepted(void **state) {
@@ -243,10 +395,7 @@ static void test_names(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_golden_open),
-      cmocka_unit_test(test_golden_open_ack),
-      cmocka_unit_test(test_golden_data),
-      cmocka_unit_test(test_golden_control_frames),
+      cmocka_unit_test(test_golden_vectors_file),
       cmocka_unit_test(test_max_payload_accepted),
       cmocka_unit_test(test_decode_stops_at_one_frame),
       cmocka_unit_test(test_reject_frame_oversize),

@@ -1,10 +1,16 @@
-/* test_netstack_codec.c - the netstackd protocol codec: round trips, golden
- * bytes from docs/PROTOCOL.md, and every decoder reject path. */
+/* test_netstack_codec.c - the netstackd protocol codec: the golden vectors
+ * of tests/vectors/netstack_messages.txt (every op, reply and notice, from
+ * docs/PROTOCOL.md) both ways, round trips, and every decoder reject path. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "dsb/err.h"
@@ -117,49 +123,438 @@ static void test_request_roundtrips(void **state) {
   roundtrip_req(&r);
 }
 
-/* The byte layouts printed in docs/PROTOCOL.md, "netstackd protocol". */
-static void test_golden_bytes(void **state) {
+/* ---- golden vector files (tests/vectors/, tests/vectors/wire_vectors.py) --
+ * One vector per block: "vector: <name>", "<field>: <value>" lines, then
+ * "bytes: <hex>" (spaces between fields ignored); '#' starts a comment. */
+
+#define VEC_MAX 48
+#define VEC_FIELDS 24
+#define VEC_VALUE 256
+#define VEC_BYTES 512
+
+typedef struct vec_field {
+  char key[32];
+  char value[VEC_VALUE];
+  int used; /* every field must be checked: a typo cannot pass unread */
+} vec_field;
+
+typedef struct vec {
+  char name[64];
+  vec_field f[VEC_FIELDS];
+  size_t nf;
+  uint8_t bytes[VEC_BYTES];
+  size_t nbytes;
+  int has_bytes;
+} vec;
+
+static vec vecs[VEC_MAX];
+
+static int vec_hexval(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  return -1;
+}
+
+/* Hex digits of |hex| (spaces between byte groups allowed) into |out|. */
+static size_t vec_unhex(uint8_t *out, size_t cap, const char *hex) {
+  size_t n = 0;
+  for (const char *p = hex; *p;) {
+    if (*p == ' ') {
+      ++p;
+      continue;
+    }
+    int hi = vec_hexval(p[0]);
+    int lo = hi < 0 ? -1 : vec_hexval(p[1]);
+    assert_true(hi >= 0 && lo >= 0);
+    assert_true(n < cap);
+    out[n++] = (uint8_t)(hi << 4 | lo);
+    p += 2;
+  }
+  return n;
+}
+
+static void vec_copy(char *dst, size_t cap, const char *src) {
+  size_t len = strlen(src);
+  assert_true(len < cap);
+  memcpy(dst, src, len + 1);
+}
+
+/* Reads every vector of tests/vectors/|file| into vecs[]; returns the
+ * count. The source tree comes from DSB_SOURCE_DIR (set by CTest), else
+ * from this file's own path. */
+static size_t vec_load(const char *file) {
+  char path[4096];
+  static char line[4096];
+  const char *src = getenv("DSB_SOURCE_DIR");
+  if (src) {
+    snprintf(path, sizeof(path), "%s/tests/vectors/%s", src, file);
+  } else {
+    snprintf(path, sizeof(path), "%s", __FILE__);
+    char *cut = strstr(path, "/tests/unit/");
+    assert_non_null(cut);
+    snprintf(cut, sizeof(path) - (size_t)(cut - path), "/tests/vectors/%s",
+             file);
+  }
+  FILE *fp = fopen(path, "r");
+  assert_non_null(fp);
+  memset(vecs, 0, sizeof(vecs));
+  size_t n = 0;
+  vec *cur = NULL;
+  while (fgets(line, sizeof(line), fp)) {
+    assert_non_null(strchr(line, '\n')); /* no line longer than the buffer */
+    line[strcspn(line, "\r\n")] = '\0';
+    if (line[0] == '#' || line[0] == '\0') {
+      continue;
+    }
+    char *colon = strchr(line, ':');
+    assert_non_null(colon);
+    *colon = '\0';
+    char *val = colon + 1;
+    while (*val == ' ') {
+      ++val;
+    }
+    if (strcmp(line, "vector") == 0) {
+      assert_true(cur == NULL || cur->has_bytes);
+      assert_true(n < VEC_MAX);
+      cur = &vecs[n++];
+      vec_copy(cur->name, sizeof(cur->name), val);
+    } else if (strcmp(line, "bytes") == 0) {
+      assert_true(cur != NULL && !cur->has_bytes);
+      cur->nbytes = vec_unhex(cur->bytes, sizeof(cur->bytes), val);
+      cur->has_bytes = 1;
+    } else {
+      assert_true(cur != NULL && !cur->has_bytes);
+      assert_true(cur->nf < VEC_FIELDS);
+      vec_field *f = &cur->f[cur->nf++];
+      vec_copy(f->key, sizeof(f->key), line);
+      vec_copy(f->value, sizeof(f->value), val);
+    }
+  }
+  fclose(fp);
+  assert_true(cur != NULL && cur->has_bytes);
+  return n;
+}
+
+/* The |nth| (0-based) value of |key| in |v|, or NULL; marks it used. */
+static const char *vec_get(vec *v, const char *key, size_t nth) {
+  for (size_t i = 0; i < v->nf; ++i) {
+    if (strcmp(v->f[i].key, key) == 0 && nth-- == 0) {
+      v->f[i].used = 1;
+      return v->f[i].value;
+    }
+  }
+  return NULL;
+}
+
+static const char *vec_str(vec *v, const char *key) {
+  const char *s = vec_get(v, key, 0);
+  if (!s) {
+    fail_msg("vector %s: no field %s", v->name, key);
+  }
+  return s;
+}
+
+/* An integer field: decimal or 0x-hex, nothing after it. */
+static uint64_t vec_u64(vec *v, const char *key) {
+  const char *s = vec_str(v, key);
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull(s, &end, 0);
+  assert_true(*s != '\0' && *end == '\0' && errno == 0 && s[0] != '-');
+  return (uint64_t)x;
+}
+
+/* Every field of |v| was read by the check. */
+static void vec_all_used(const vec *v) {
+  for (size_t i = 0; i < v->nf; ++i) {
+    if (!v->f[i].used) {
+      fail_msg("vector %s: field %s not checked", v->name, v->f[i].key);
+    }
+  }
+}
+
+/* An address field: "a.b.c.d" or an IPv6 text with an optional "%scope";
+ * with |port| a ":port" follows (IPv6 in brackets). */
+static dsb_netstack_addr vec_addr(const char *text, int port) {
+  char s[VEC_VALUE];
+  dsb_netstack_addr a;
+  memset(&a, 0, sizeof(a));
+  vec_copy(s, sizeof(s), text);
+  if (port) {
+    char *colon = strrchr(s, ':');
+    assert_non_null(colon);
+    *colon = '\0';
+    a.port = (uint16_t)strtoul(colon + 1, NULL, 10);
+  }
+  char *host = s;
+  if (host[0] == '[') {
+    ++host;
+    host[strcspn(host, "]")] = '\0';
+  }
+  char *pct = strchr(host, '%');
+  if (pct) {
+    *pct = '\0';
+    a.scope_id = (uint32_t)strtoul(pct + 1, NULL, 10);
+  }
+  if (inet_pton(AF_INET, host, a.ip) == 1) {
+    a.family = DSB_NETSTACK_FAMILY_IPV4;
+  } else {
+    assert_int_equal(inet_pton(AF_INET6, host, a.ip), 1);
+    a.family = DSB_NETSTACK_FAMILY_IPV6;
+  }
+  return a;
+}
+
+static void vec_ifname(dsb_netstack_ifname *n, const char *s) {
+  memset(n, 0, sizeof(*n));
+  vec_copy(n->name, sizeof(n->name), s);
+}
+
+static void addr_equal(const dsb_netstack_addr *got,
+                       const dsb_netstack_addr *want) {
+  assert_int_equal(got->family, want->family);
+  assert_memory_equal(got->ip, want->ip, sizeof(want->ip));
+  assert_int_equal(got->scope_id, want->scope_id);
+  assert_int_equal(got->port, want->port);
+}
+
+/* The request a vector describes. */
+static dsb_netstack_req vec_req(vec *v) {
+  dsb_netstack_req r;
+  memset(&r, 0, sizeof(r));
+  r.op = (uint8_t)vec_u64(v, "op");
+  r.nonce = vec_u64(v, "nonce");
+  switch (r.op) {
+  case DSB_NETSTACK_OP_HELLO:
+    r.u.hello.version = (uint8_t)vec_u64(v, "version");
+    break;
+  case DSB_NETSTACK_OP_TCP_LISTEN:
+    r.u.tcp_listen.local = vec_addr(vec_str(v, "local"), 1);
+    r.u.tcp_listen.backlog = (uint16_t)vec_u64(v, "backlog");
+    break;
+  case DSB_NETSTACK_OP_TCP_CONNECT:
+    r.u.tcp_connect.remote = vec_addr(vec_str(v, "remote"), 1);
+    r.u.tcp_connect.timeout_ms = (uint32_t)vec_u64(v, "timeout_ms");
+    break;
+  case DSB_NETSTACK_OP_UDP_BIND: {
+    dsb_netstack_udp_bind *b = &r.u.udp_bind;
+    const char *ifname;
+    b->local = vec_addr(vec_str(v, "local"), 1);
+    b->flags = (uint8_t)vec_u64(v, "flags");
+    b->mcast_ttl = (uint8_t)vec_u64(v, "mcast_ttl");
+    while ((ifname = vec_get(v, "group_ifname", b->ngroups)) != NULL) {
+      const char *group = vec_get(v, "group", b->ngroups);
+      assert_non_null(group);
+      assert_true(b->ngroups < DSB_NETSTACK_MAX_GROUPS);
+      vec_ifname(&b->groups[b->ngroups].ifname, ifname);
+      b->groups[b->ngroups].group = vec_addr(group, 0);
+      b->ngroups++;
+    }
+    break;
+  }
+  case DSB_NETSTACK_OP_LOCAL_ADDR:
+    r.u.local_addr.remote = vec_addr(vec_str(v, "remote"), 0);
+    break;
+  case DSB_NETSTACK_OP_IFLIST:
+    break;
+  case DSB_NETSTACK_OP_CLOSE:
+    r.u.close.target = vec_u64(v, "target");
+    break;
+  default:
+    fail_msg("vector %s: unknown op", v->name);
+  }
+  return r;
+}
+
+static void req_equal(const dsb_netstack_req *got,
+                      const dsb_netstack_req *want) {
+  assert_int_equal(got->op, want->op);
+  assert_true(got->nonce == want->nonce);
+  switch (want->op) {
+  case DSB_NETSTACK_OP_HELLO:
+    assert_int_equal(got->u.hello.version, want->u.hello.version);
+    break;
+  case DSB_NETSTACK_OP_TCP_LISTEN:
+    addr_equal(&got->u.tcp_listen.local, &want->u.tcp_listen.local);
+    assert_int_equal(got->u.tcp_listen.backlog, want->u.tcp_listen.backlog);
+    break;
+  case DSB_NETSTACK_OP_TCP_CONNECT:
+    addr_equal(&got->u.tcp_connect.remote, &want->u.tcp_connect.remote);
+    assert_int_equal(got->u.tcp_connect.timeout_ms,
+                     want->u.tcp_connect.timeout_ms);
+    break;
+  case DSB_NETSTACK_OP_UDP_BIND: {
+    const dsb_netstack_udp_bind *g = &got->u.udp_bind, *w = &want->u.udp_bind;
+    addr_equal(&g->local, &w->local);
+    assert_int_equal(g->flags, w->flags);
+    assert_int_equal(g->mcast_ttl, w->mcast_ttl);
+    assert_int_equal(g->ngroups, w->ngroups);
+    for (size_t i = 0; i < w->ngroups; ++i) {
+      assert_string_equal(g->groups[i].ifname.name, w->groups[i].ifname.name);
+      addr_equal(&g->groups[i].group, &w->groups[i].group);
+    }
+    break;
+  }
+  case DSB_NETSTACK_OP_LOCAL_ADDR:
+    addr_equal(&got->u.local_addr.remote, &want->u.local_addr.remote);
+    break;
+  case DSB_NETSTACK_OP_CLOSE:
+    assert_true(got->u.close.target == want->u.close.target);
+    break;
+  default: /* IFLIST: nothing */
+    break;
+  }
+}
+
+/* The reply or notice a vector describes. */
+static dsb_netstack_rep vec_rep(vec *v, int notice) {
+  dsb_netstack_rep r;
+  memset(&r, 0, sizeof(r));
+  r.op = notice ? DSB_NETSTACK_OP_NOTICE : (uint8_t)vec_u64(v, "op");
+  r.status = (uint8_t)vec_u64(v, "status");
+  r.nonce = vec_u64(v, "nonce");
+  if (notice || r.status != DSB_NETSTACK_ST_OK) {
+    return r;
+  }
+  switch (r.op) {
+  case DSB_NETSTACK_OP_HELLO:
+    r.u.hello.version = (uint8_t)vec_u64(v, "version");
+    break;
+  case DSB_NETSTACK_OP_TCP_LISTEN:
+  case DSB_NETSTACK_OP_TCP_CONNECT:
+  case DSB_NETSTACK_OP_UDP_BIND:
+    r.u.sock.local = vec_addr(vec_str(v, "local"), 1);
+    break;
+  case DSB_NETSTACK_OP_LOCAL_ADDR:
+    r.u.local_addr.local = vec_addr(vec_str(v, "local"), 0);
+    break;
+  case DSB_NETSTACK_OP_IFLIST: {
+    /* "iface_addr" lines belong to the "iface_name" before them. */
+    dsb_netstack_iface *f = NULL;
+    for (size_t i = 0; i < v->nf; ++i) {
+      vec_field *fl = &v->f[i];
+      if (strcmp(fl->key, "iface_name") == 0) {
+        assert_true(r.u.iflist.count < DSB_NETSTACK_MAX_IFACES);
+        f = &r.u.iflist.ifaces[r.u.iflist.count++];
+        vec_ifname(&f->ifname, fl->value);
+      } else if (strcmp(fl->key, "iface_index") == 0) {
+        assert_non_null(f);
+        f->index = (uint32_t)strtoul(fl->value, NULL, 0);
+      } else if (strcmp(fl->key, "iface_flags") == 0) {
+        assert_non_null(f);
+        f->flags = (uint8_t)strtoul(fl->value, NULL, 0);
+      } else if (strcmp(fl->key, "iface_addr") == 0) {
+        char a[VEC_VALUE];
+        assert_non_null(f);
+        assert_true(f->naddrs < DSB_NETSTACK_MAX_IFADDRS);
+        vec_copy(a, sizeof(a), fl->value);
+        char *slash = strchr(a, '/');
+        assert_non_null(slash);
+        *slash = '\0';
+        f->addrs[f->naddrs].addr = vec_addr(a, 0);
+        f->addrs[f->naddrs].prefix = (uint8_t)strtoul(slash + 1, NULL, 10);
+        f->naddrs++;
+      } else {
+        continue;
+      }
+      fl->used = 1;
+    }
+    break;
+  }
+  default: /* CLOSE: empty */
+    break;
+  }
+  return r;
+}
+
+static void rep_equal(const dsb_netstack_rep *got,
+                      const dsb_netstack_rep *want) {
+  assert_int_equal(got->op, want->op);
+  assert_int_equal(got->status, want->status);
+  assert_true(got->nonce == want->nonce);
+  if (want->op == DSB_NETSTACK_OP_NOTICE ||
+      want->status != DSB_NETSTACK_ST_OK) {
+    return;
+  }
+  switch (want->op) {
+  case DSB_NETSTACK_OP_HELLO:
+    assert_int_equal(got->u.hello.version, want->u.hello.version);
+    break;
+  case DSB_NETSTACK_OP_TCP_LISTEN:
+  case DSB_NETSTACK_OP_TCP_CONNECT:
+  case DSB_NETSTACK_OP_UDP_BIND:
+    addr_equal(&got->u.sock.local, &want->u.sock.local);
+    break;
+  case DSB_NETSTACK_OP_LOCAL_ADDR:
+    addr_equal(&got->u.local_addr.local, &want->u.local_addr.local);
+    break;
+  case DSB_NETSTACK_OP_IFLIST:
+    assert_int_equal(got->u.iflist.count, want->u.iflist.count);
+    for (size_t i = 0; i < want->u.iflist.count; ++i) {
+      const dsb_netstack_iface *g = &got->u.iflist.ifaces[i];
+      const dsb_netstack_iface *w = &want->u.iflist.ifaces[i];
+      assert_string_equal(g->ifname.name, w->ifname.name);
+      assert_int_equal(g->index, w->index);
+      assert_int_equal(g->flags, w->flags);
+      assert_int_equal(g->naddrs, w->naddrs);
+      for (size_t j = 0; j < w->naddrs; ++j) {
+        addr_equal(&g->addrs[j].addr, &w->addrs[j].addr);
+        assert_int_equal(g->addrs[j].prefix, w->addrs[j].prefix);
+      }
+    }
+    break;
+  default:
+    break;
+  }
+}
+
+/* tests/vectors/netstack_messages.txt: every request op, every OK reply,
+ * error replies and notices; decode(bytes) gives the fields and
+ * encode(fields) gives exactly the bytes. */
+static void test_golden_vectors_file(void **state) {
   (void)state;
   uint8_t buf[DSB_NETSTACK_MAX_MSG];
-  dsb_netstack_req r;
-
-  memset(&r, 0, sizeof(r));
-  r.op = DSB_NETSTACK_OP_TCP_LISTEN;
-  r.nonce = 0x0102030405060708ull;
-  r.u.tcp_listen.local = v4(127, 0, 0, 1, 0x1f90);
-  r.u.tcp_listen.backlog = 128;
-  static const uint8_t listen_golden[] = {0x02, 0x04, 127,  0,    0,    1,
-                                          0x1f, 0x90, 0x00, 0x80, 0x01, 0x02,
-                                          0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
-  int n = dsb_netstack_req_encode(buf, sizeof(buf), &r);
-  assert_int_equal(n, (int)sizeof(listen_golden));
-  assert_memory_equal(buf, listen_golden, sizeof(listen_golden));
-
-  r = req_udp_bind();
-  static const uint8_t udp_golden[] = {
-      0x05, 0x04, 0,   0, 0, 0, 0x16, 0x33, 0x05, 0x01, 0x01, 0x02, 'l', 'o',
-      0x04, 239,  255, 0, 1, 0, 0,    0,    0,    0,    0,    0,    7};
-  n = dsb_netstack_req_encode(buf, sizeof(buf), &r);
-  assert_int_equal(n, (int)sizeof(udp_golden));
-  assert_memory_equal(buf, udp_golden, sizeof(udp_golden));
-
-  dsb_netstack_rep rep;
-  memset(&rep, 0, sizeof(rep));
-  rep.op = DSB_NETSTACK_OP_TCP_CONNECT;
-  rep.status = DSB_NETSTACK_ST_REFUSED;
-  rep.nonce = 5;
-  static const uint8_t refused_golden[] = {0x84, 13, 0, 0, 0, 0, 0, 0, 0, 5};
-  n = dsb_netstack_rep_encode(buf, sizeof(buf), &rep);
-  assert_int_equal(n, (int)sizeof(refused_golden));
-  assert_memory_equal(buf, refused_golden, sizeof(refused_golden));
-
-  memset(&rep, 0, sizeof(rep));
-  rep.op = DSB_NETSTACK_OP_NOTICE;
-  rep.status = DSB_NETSTACK_ST_BUSY;
-  static const uint8_t busy_golden[] = {0xff, 20, 0, 0, 0, 0, 0, 0, 0, 0};
-  n = dsb_netstack_rep_encode(buf, sizeof(buf), &rep);
-  assert_int_equal(n, (int)sizeof(busy_golden));
-  assert_memory_equal(buf, busy_golden, sizeof(busy_golden));
+  size_t n = vec_load("netstack_messages.txt");
+  unsigned reqs = 0, oks = 0, errors = 0, notices = 0;
+  assert_int_equal(n, 29);
+  for (size_t i = 0; i < n; ++i) {
+    vec *v = &vecs[i];
+    const char *kind = vec_str(v, "kind");
+    int len;
+    if (strcmp(kind, "request") == 0) {
+      dsb_netstack_req want = vec_req(v), got;
+      vec_all_used(v);
+      len = dsb_netstack_req_encode(buf, sizeof(buf), &want);
+      assert_int_equal(dsb_netstack_req_decode(&got, v->bytes, v->nbytes), 0);
+      req_equal(&got, &want);
+      reqs |= 1u << want.op;
+    } else {
+      int notice = strcmp(kind, "notice") == 0;
+      assert_true(notice || strcmp(kind, "reply") == 0);
+      dsb_netstack_rep want = vec_rep(v, notice), got;
+      vec_all_used(v);
+      len = dsb_netstack_rep_encode(buf, sizeof(buf), &want);
+      assert_int_equal(dsb_netstack_rep_decode(&got, v->bytes, v->nbytes), 0);
+      rep_equal(&got, &want);
+      if (notice) {
+        notices++;
+      } else if (want.status == DSB_NETSTACK_ST_OK) {
+        oks |= 1u << want.op;
+      } else {
+        errors++;
+      }
+    }
+    assert_int_equal(len, (int)v->nbytes);
+    assert_memory_equal(buf, v->bytes, v->nbytes);
+  }
+  /* HELLO .. CLOSE (0x03 is reserved) as requests and as OK replies */
+  assert_int_equal(reqs, 0x1f6u);
+  assert_int_equal(oks, 0x1f6u);
+  assert_true(errors >= 6 && notices >= 3);
 }
 
 static void test_reply_roundtrips(void **state) {
@@ -304,7 +699,7 @@ static void test_reject_bad_ifname(void **state) {
   uint8_t buf[DSB_NETSTACK_MAX_MSG];
   dsb_netstack_req r = req_udp_bind();
   int n = encode(buf, &r);
-  /* udp_golden layout: ifname length at 11, bytes at 12..13 */
+  /* layout of vector udp_bind_one_group: ifname length at 11, bytes 12..13 */
   buf[12] = '/';
   assert_int_equal(dsb_netstack_req_decode(&r, buf, (size_t)n),
                    DSB_ERR_IPC_BAD_STRING);
@@ -445,7 +840,7 @@ static void test_reject_encode_nobuf(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_request_roundtrips),
-      cmocka_unit_test(test_golden_bytes),
+      cmocka_unit_test(test_golden_vectors_file),
       cmocka_unit_test(test_reply_roundtrips),
       cmocka_unit_test(test_status_map),
       cmocka_unit_test(test_reject_truncated),
