@@ -27,6 +27,10 @@ void dsbd_log_set_level(int level) {
   daemon_log_level = level;
 }
 
+/* The attribute lets clang check callers' formats (and accept the
+ * non-literal format here, as -Wformat=2 would otherwise refuse). */
+static void daemon_vlog(dsb_log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static void daemon_vlog(dsb_log_level level, const char *fmt, va_list ap) {
   static const char *names[] = {"error", "warn", "info", "debug"};
   if ((int)level > daemon_log_level) {
