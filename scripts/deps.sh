@@ -4,7 +4,7 @@
 set -eu
 pkgs="build-essential cmake pkg-config libssl-dev libuv1-dev libjson-c-dev
 libcmocka-dev libseccomp-dev clang libclang-rt-14-dev clang-format clang-tidy
-cppcheck iproute2 nftables python3"
+cppcheck iproute2 nftables python3 python3-cryptography"
 missing=""
 for p in $pkgs; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
