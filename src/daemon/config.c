@@ -167,16 +167,45 @@ static int config_errf(char *err, size_t errlen, const char *fmt, ...) {
   return DSB_ERR_CONFIG;
 }
 
+/* A key in an error line: up to ~64 bytes of it, escaped. */
+#define DSBD_CONFIG_FIELD_TEXT_MAX 72
+
 typedef struct config_ctx {
   const char *file;
   char *err;
   size_t errlen;
 } config_ctx;
 
+/* |field| as it may appear in one error line: a key comes from the file,
+ * so bytes outside printable ASCII (a newline, a terminal escape) and the
+ * quote and backslash are written as \xNN, and a long key is cut short. */
+static const char *config_field_text(char *buf, size_t cap, const char *field) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)field; *p; ++p) {
+    if (o + 8 >= cap) { /* room for "\xNN", "..." and the NUL */
+      memcpy(buf + o, "...", 3);
+      o += 3;
+      break;
+    }
+    if (*p >= 0x20 && *p < 0x7f && *p != '\'' && *p != '\\') {
+      buf[o++] = (char)*p;
+    } else {
+      buf[o++] = '\\';
+      buf[o++] = 'x';
+      buf[o++] = hex[*p >> 4];
+      buf[o++] = hex[*p & 15];
+    }
+  }
+  buf[o] = 0;
+  return buf;
+}
+
 static int config_fail(const config_ctx *x, const char *field,
                        const char *what) {
+  char text[DSBD_CONFIG_FIELD_TEXT_MAX];
   return config_errf(x->err, x->errlen, "config %s: field '%s': %s", x->file,
-                     field, what);
+                     config_field_text(text, sizeof(text), field), what);
 }
 
 static int config_json_string(const config_ctx *x, const char *field,

@@ -43,6 +43,9 @@ void nsd_config_defaults(nsd_config *cfg) {
 
 /* Where error lines go: |path| names the source, |err| (may be NULL)
  * receives one line. */
+/* A key in an error line: up to ~64 bytes of it, escaped. */
+#define NSD_CONFIG_FIELD_TEXT_MAX 72
+
 typedef struct cfg_ctx {
   const char *path;
   char *err;
@@ -61,8 +64,35 @@ static int cfg_errf(const cfg_ctx *x, const char *fmt, ...) {
   return DSB_ERR_CONFIG;
 }
 
+/* |field| as it may appear in one error line: a key comes from the file,
+ * so bytes outside printable ASCII (a newline, a terminal escape) and the
+ * quote and backslash are written as \xNN, and a long key is cut short. */
+static const char *cfg_field_text(char *buf, size_t cap, const char *field) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)field; *p; ++p) {
+    if (o + 8 >= cap) { /* room for "\xNN", "..." and the NUL */
+      memcpy(buf + o, "...", 3);
+      o += 3;
+      break;
+    }
+    if (*p >= 0x20 && *p < 0x7f && *p != '\'' && *p != '\\') {
+      buf[o++] = (char)*p;
+    } else {
+      buf[o++] = '\\';
+      buf[o++] = 'x';
+      buf[o++] = hex[*p >> 4];
+      buf[o++] = hex[*p & 15];
+    }
+  }
+  buf[o] = 0;
+  return buf;
+}
+
 static int cfg_fail(const cfg_ctx *x, const char *field, const char *what) {
-  return cfg_errf(x, "%s: %s: expected %s", x->path, field, what);
+  char text[NSD_CONFIG_FIELD_TEXT_MAX];
+  return cfg_errf(x, "%s: %s: expected %s", x->path,
+                  cfg_field_text(text, sizeof(text), field), what);
 }
 
 static int cfg_parse_port(const char *s, uint16_t *out) {
@@ -270,12 +300,13 @@ static int cfg_apply(nsd_config *cfg, json_object *root, const cfg_ctx *x) {
       }
       cfg->socket_mode = mode;
     } else {
+      char text[NSD_CONFIG_FIELD_TEXT_MAX];
       return cfg_errf(x,
                       "%s: %s: unknown field (known: families, "
                       "listen_ports, bind_ports, connect_ports, "
                       "local_networks, destinations, interfaces, "
                       "max_pending_connects, socket_mode)",
-                      x->path, key);
+                      x->path, cfg_field_text(text, sizeof(text), key));
     }
     if (rv != 0) {
       return rv;
