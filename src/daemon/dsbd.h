@@ -2,7 +2,8 @@
  * dsbd.h - internal interfaces of dsoftbusd (src/daemon). Not installed.
  *
  * The daemon is one libuv loop on one thread. Files by concern:
- *   main.c      options, JSON config, logging setup, process entry
+ *   main.c      options, logging setup, process entry
+ *   config.c    defaults and the JSON config file
  *   daemon.c    wiring: identity, trust, discovery, TCP transport, signals,
  *               counters, clean shutdown
  *   local_api.c the local API server (Unix SOCK_SEQPACKET, SO_PEERCRED)

@@ -334,7 +334,7 @@ int dsb_statefile_read_alloc(const char *path, const dsb_mem *mem,
     goto out;
   }
   for (;;) {
-    size_t n;
+    size_t n = 0;
     rv = statefile_read_fd(fd, buf + got, cap - got, &n);
     if (rv != 0) {
       goto out;
