@@ -295,6 +295,7 @@ static int config_apply(const config_ctx *x, dsbd_config *cfg,
                         json_object *root) {
   json_object_object_foreach(root, key, val) {
     int rv = 0, prv;
+    char pfield[96], pwhat[96];
     if (config_is_string_key(key)) {
       rv = config_string_key(x, cfg, key, val);
     } else if (strcmp(key, "port") == 0 || strcmp(key, "discovery_port") == 0) {
@@ -321,14 +322,12 @@ static int config_apply(const config_ctx *x, dsbd_config *cfg,
       } else {
         cfg->allow_unknown = json_object_get_boolean(val);
       }
-    } else if ((prv = dsbd_proxy_config_key(&cfg->proxy, x->file, key, val)) !=
-               1) {
-      /* "policy", "proxy": proxy.c printed its own line on failure. */
+    } else if ((prv = dsbd_proxy_config_key(&cfg->proxy, key, val, pfield,
+                                            sizeof(pfield), pwhat,
+                                            sizeof(pwhat))) != 1) {
+      /* "policy", "proxy": the proxy validates its own keys. */
       if (prv != 0) {
-        if (x->err && x->errlen) {
-          x->err[0] = 0;
-        }
-        rv = DSB_ERR_CONFIG;
+        rv = config_fail(x, pfield, pwhat);
       }
     } else {
       rv = config_fail(x, key, "unknown field");

@@ -102,19 +102,24 @@ static uint64_t proxy_owner(const dsbd_client *c) {
 
 /* ---- config ------------------------------------------------------------- */
 
-static int proxy_cfg_fail(const char *file, const char *field,
-                          const char *what) {
-  fprintf(stderr, "dsoftbusd: config %s: field '%s': %s\n", file, field, what);
+/* One config failure: the field it concerns and what was expected, for the
+ * caller to put in its one error line (it escapes the field). */
+static int proxy_cfg_fail(char *field, size_t fieldlen, const char *name,
+                          char *what, size_t whatlen, const char *expected) {
+  snprintf(field, fieldlen, "%s", name);
+  snprintf(what, whatlen, "%s", expected);
   return -1;
 }
 
-int dsbd_proxy_config_key(dsbd_proxy_config *pc, const char *file,
-                          const char *key, json_object *val) {
+int dsbd_proxy_config_key(dsbd_proxy_config *pc, const char *key,
+                          json_object *val, char *field, size_t fieldlen,
+                          char *what, size_t whatlen) {
   if (strcmp(key, "policy") == 0) {
     const char *s = json_object_get_string(val);
     if (!json_object_is_type(val, json_type_string) || !s[0] ||
         strlen(s) >= sizeof(pc->policy)) {
-      return proxy_cfg_fail(file, key, "expected the path of a policy file");
+      return proxy_cfg_fail(field, fieldlen, key, what, whatlen,
+                            "expected the path of a policy file");
     }
     memcpy(pc->policy, s, strlen(s) + 1);
     return 0;
@@ -123,14 +128,14 @@ int dsbd_proxy_config_key(dsbd_proxy_config *pc, const char *file,
     return 1;
   }
   if (!json_object_is_type(val, json_type_object)) {
-    return proxy_cfg_fail(file, key, "expected an object");
+    return proxy_cfg_fail(field, fieldlen, key, what, whatlen,
+                          "expected an object");
   }
   json_object_object_foreach(val, k, v) {
-    char field[80];
-    snprintf(field, sizeof(field), "proxy.%s", k);
     int64_t x = json_object_get_int64(v);
     uint32_t *dst = NULL;
     int64_t lo = 1, hi = 0;
+    snprintf(field, fieldlen, "proxy.%s", k);
     if (strcmp(k, "max_request") == 0) {
       dst = &pc->max_request;
       lo = DSB_RPC_MAX_FRAME_MIN;
@@ -147,13 +152,13 @@ int dsbd_proxy_config_key(dsbd_proxy_config *pc, const char *file,
       lo = 10;
       hi = DSB_IPC_RPC_TIMEOUT_MAX_MS;
     } else {
-      return proxy_cfg_fail(file, field, "unknown field");
+      snprintf(what, whatlen, "unknown field");
+      return -1;
     }
     if (!json_object_is_type(v, json_type_int) || x < lo || x > hi) {
-      char what[96];
-      snprintf(what, sizeof(what), "expected an integer %lld..%lld",
-               (long long)lo, (long long)hi);
-      return proxy_cfg_fail(file, field, what);
+      snprintf(what, whatlen, "expected an integer %lld..%lld", (long long)lo,
+               (long long)hi);
+      return -1;
     }
     *dst = (uint32_t)x;
   }

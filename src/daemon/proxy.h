@@ -27,13 +27,15 @@ struct dsb_mux;
 typedef struct dsbd_proxy dsbd_proxy;
 
 /*
- * Apply the config key |key| (JSON value |val|) of config file |file|:
- * "policy" (a path) or "proxy" (an object of limits, docs/ARCHITECTURE.md).
- * Returns 1 if the key is not the proxy's, 0 when applied, -1 after
- * printing one line naming the file, the field and what was expected.
+ * Apply the config key |key| (JSON value |val|): "policy" (a path) or
+ * "proxy" (an object of limits, docs/ARCHITECTURE.md). Returns 1 if the key
+ * is not the proxy's, 0 when applied, -1 with the failing field (e.g.
+ * "proxy.max_reply", as it appears in the file: the caller escapes it) in
+ * |field| and what was expected in |what|.
  */
-int dsbd_proxy_config_key(dsbd_proxy_config *pc, const char *file,
-                          const char *key, json_object *val);
+int dsbd_proxy_config_key(dsbd_proxy_config *pc, const char *key,
+                          json_object *val, char *field, size_t fieldlen,
+                          char *what, size_t whatlen);
 
 /*
  * Load the policy (cfg->proxy.policy, else the default policy), create the

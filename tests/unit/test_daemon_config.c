@@ -320,8 +320,8 @@ static void test_reject_leaves_config_unchanged(void **state) {
            "config test.json: field 'state_dir': expected a non-empty path");
 }
 
-/* proxy.c checks its own keys and prints its own line (on stderr); the
- * loader then returns DSB_ERR_CONFIG with an empty |err|. */
+/* The proxy's keys fail like the others: one line naming the file and the
+ * field (escaped), the config untouched. */
 static void test_reject_proxy_limits(void **state) {
   (void)state;
   static dsbd_config cfg, before;
@@ -331,7 +331,18 @@ static void test_reject_proxy_limits(void **state) {
   assert_int_equal(
       load_text(&cfg, "{\"proxy\": {\"max_reply\": 1}}", err, sizeof(err)),
       DSB_ERR_CONFIG);
-  assert_string_equal(err, "");
+  assert_non_null(strstr(err, "config test.json: field 'proxy.max_reply': "
+                              "expected an integer "));
+  assert_memory_equal(&cfg, &before, sizeof(cfg));
+  assert_int_equal(
+      load_text(&cfg, "{\"proxy\": {\"a\\nb\": 1}}", err, sizeof(err)),
+      DSB_ERR_CONFIG);
+  assert_string_equal(err,
+                      "config test.json: field 'proxy.a\\x0ab': unknown field");
+  assert_int_equal(load_text(&cfg, "{\"policy\": 7}", err, sizeof(err)),
+                   DSB_ERR_CONFIG);
+  assert_string_equal(err, "config test.json: field 'policy': expected the "
+                           "path of a policy file");
   assert_memory_equal(&cfg, &before, sizeof(cfg));
 }
 
