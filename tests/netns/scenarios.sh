@@ -300,6 +300,84 @@ scenario_identity_replay() {
   add_bytes $((1024 * 1024))
 }
 
+# A relaying attacker with its own valid identity: node 3 (no daemon) runs
+# disc-probe with its own key C, announcing C's device id with node 2's
+# Noise static key and a certificate C signs itself over (B's key, C's id),
+# and relays TCP on its announced session port to node 2's. The victim
+# (node 1, fooled into trusting C) dials C; the relay carries the handshake
+# to node 2, which completes Noise and proves it is device B, not C, so the
+# victim must refuse: "identity mismatch for device C", no session with C,
+# the mismatch counted, and node 2 never gets the stream.
+scenario_identity_relay() {
+  local rel=$NETNS_WORK/relay.out pout=$NETNS_WORK/probe.out err=$NETNS_WORK/cat.err
+  local here cid bid bstatic
+  here=$(dirname "${BASH_SOURCE[0]}")
+  ((NETNS_NODES >= 3)) || { echo "needs 3 nodes"; exit 77; }
+  if ! "$DSB_BIN/disc-probe" --help 2>&1 | grep -q -- --claim-static-key; then
+    echo "disc-probe with --claim-static-key not built in $DSB_BIN"
+    exit 77
+  fi
+  NETNS_NODES=2 start_all || fail "daemons did not start"
+  bid=$(cat "$(node_dir 2)/id")
+  # B's Noise static public key is in every announcement B sends; read here
+  # through its API for brevity.
+  bstatic=$(dsb_on 2 id --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["noise_static_key"])') ||
+    fail "node 2's static key"
+  ip netns exec "$(node_ns 3)" python3 "$here/tcp_relay.py" \
+    --listen-ip "$(node_ip 3)" --port "$NETNS_SESSION_PORT" \
+    --target-ip "$(node_ip 2)" --target-port "$NETNS_SESSION_PORT" \
+    --seconds 200 --out "$rel" &
+  wait_until 10 "the relay listens" grep -q '^listening' "$rel" || fail "relay did not start"
+  # disc-probe runs until its stdin closes: a bounded sleep holds it open.
+  # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
+  ip netns exec "$(node_ns 3)" bash -c 'sleep 200 | exec "$0" "$@"' \
+    "$DSB_BIN/disc-probe" --state-dir "$(node_dir 3)/state" --name node3 \
+    --interface eth0 --port "$NETNS_DISC_PORT" --session-port "$NETNS_SESSION_PORT" \
+    --service svc --claim-static-key "$bstatic" >"$pout" 2>"$NETNS_WORK/probe.err" &
+  wait_until 10 "the attacker's probe is ready" grep -q '^ready ' "$pout" ||
+    fail "disc-probe did not start: $(head -n 1 "$NETNS_WORK/probe.err")"
+  cid=$(awk '/^ready /{print $2; exit}' "$pout")
+  echo "$cid" >"$(node_dir 3)/id"
+  wait_until 30 "victim learns C's announcement" node_sees 1 3 ||
+    fail "the victim never accepted C's announcement"
+  # The owner was fooled into trusting C; node 1 and node 2 trust each other,
+  # so a stream that reached node 2 would be accepted there.
+  dsb_on 1 trust add "$cid" >/dev/null || fail "trust 1 -> C"
+  dsb_on 1 trust add "$bid" >/dev/null || fail "trust 1 -> 2"
+  dsb_on 2 trust add "$(cat "$(node_dir 1)/id")" >/dev/null || fail "trust 2 -> 1"
+  DSB_SOCKET=$(node_sock 2) "$DSB_BIN/dsb" serve svc -- sha256sum \
+    >>"$(node_dir 2)/serve.log" 2>&1 &
+  if echo "for C" | timeout 60 "$DSB_BIN/dsb" --socket "$(node_sock 1)" cat "$cid" svc \
+    >"$NETNS_WORK/cat.out" 2>"$err"; then
+    fail "a stream to C succeeded through the relay"
+  fi
+  log "victim refused: $(head -n 1 "$err")"
+  grep -q "identity mismatch for device $cid" "$err" ||
+    fail "dsb cat did not report the identity mismatch: $(head -n 1 "$err")"
+  grep -q "^connection $(node_ip 1)" "$rel" || fail "the victim never dialled C"
+  grep -q "^target-connected $(node_ip 1)" "$rel" || fail "the relay never reached node 2"
+  # Node 2 answered the handshake through the relay (bytes came back).
+  wait_until 10 "the relayed connection closes" \
+    grep -Eq "^closed $(node_ip 1) up=[1-9][0-9]* down=[1-9]" "$rel" ||
+    fail "node 2's handshake did not come back through the relay: $(cat "$rel")"
+  dsb_on 1 peers --json >"$NETNS_WORK/peers1.json" || fail "peers"
+  python3 - "$cid" "$NETNS_WORK/peers1.json" <<'PY' || fail "the victim holds a session with C"
+import json, sys
+peers = json.load(open(sys.argv[2]))
+c = [p for p in peers if p.get("device_id") == sys.argv[1]]
+sys.exit(0 if c and all(p.get("session") == "none" for p in c) else 1)
+PY
+  dsb_on 1 status --json >"$NETNS_WORK/status1.json" || fail "status"
+  python3 - "$NETNS_WORK/status1.json" "$NETNS_WORK/counters.json" <<'PY' ||
+import json, sys
+n = json.load(open(sys.argv[1])).get("session.reject.identity_mismatch", 0)
+json.dump({"identity_mismatch": n}, open(sys.argv[2], "w"))
+sys.exit(0 if n >= 1 else 1)
+PY
+    fail "the victim did not count session.reject.identity_mismatch"
+  ! grep -q . "$(node_dir 2)/serve.log" || fail "node 2 got a stream: $(head -n 1 "$(node_dir 2)/serve.log")"
+}
+
 # A session setup that runs out of time (here: node 2 drops every TCP SYN to
 # its session port) is dialled again while an OPEN waits, so a transient
 # outage during setup does not fail the stream: once node 1 reports the

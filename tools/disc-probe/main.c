@@ -9,11 +9,19 @@
  *              [--service S]... [--port N] [--interface IF]
  *              [--peer HOST:PORT]... [--no-multicast] [--no-ipv6]
  *              [--no-query] [--interval-ms N] [--ttl N]
- *              [--listen HOST:PORT]
+ *              [--listen HOST:PORT] [--claim-static-key HEX]
  *
  * --listen opens a session listener (port 0: ephemeral) and announces its
  * port, unless --session-port names another one to announce. Any proven
  * identity is accepted (no trust store: a lab tool).
+ *
+ * --claim-static-key HEX (64 hex characters) is an attack tool for tests:
+ * the announcements carry this X25519 public key instead of the probe's own,
+ * with a certificate the probe signs itself over (HEX, the probe's own
+ * device id). Such an announcement verifies (it proves the probe's id and a
+ * key that id vouches for), so receivers accept it; only a handshake can
+ * show that whoever holds the key is a different device. Sessions the probe
+ * itself opens or accepts (--listen) still use its real static key.
  *
  * Output (stdout, one line each, flushed):
  *   ready ID PORT TXPORT [SESSION_PORT]   (the last only with --listen)
@@ -41,6 +49,7 @@
 
 #include <uv.h>
 
+#include "dsb/crypto.h"
 #include "dsb/disc.h"
 #include "dsb/disc_connect.h"
 #include "dsb/disc_udp.h"
@@ -377,7 +386,7 @@ static void usage(void) {
           "usage: disc-probe --state-dir DIR [--name NAME] [--session-port N]\n"
           "  [--service S]... [--port N] [--interface IF] [--peer H:P]...\n"
           "  [--no-multicast] [--no-ipv6] [--no-query] [--interval-ms N]\n"
-          "  [--ttl N] [--listen HOST:PORT]\n");
+          "  [--ttl N] [--listen HOST:PORT] [--claim-static-key HEX]\n");
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
@@ -389,6 +398,49 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
   }
   *out = v;
   return 0;
+}
+
+/* Exactly 2 * |len| hex digits of either case into |out|. */
+static int parse_hex(uint8_t *out, size_t len, const char *s) {
+  if (strlen(s) != 2 * len) {
+    return -1;
+  }
+  for (size_t i = 0; i < 2 * len; ++i) {
+    char c = s[i];
+    int v = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (v < 0) {
+      return -1;
+    }
+    out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] << 4) | v : v);
+  }
+  return 0;
+}
+
+/* Make |ann_ident| announce |static_pk| under |ident|'s own device id: the
+ * certificate is signed with |ident|'s Ed25519 key over the claimed key.
+ * The secret static key is dropped from the copy: discovery never uses it,
+ * and it does not belong to the claimed public key. */
+static int probe_claim_static(dsb_identity *ann_ident,
+                              const dsb_identity *ident,
+                              const uint8_t static_pk[DSB_X25519_KEY_LEN]) {
+  dsb_device_id check;
+  int rv;
+
+  *ann_ident = *ident;
+  dsb_wipe(ann_ident->static_sk, sizeof(ann_ident->static_sk));
+  memcpy(ann_ident->proof.static_pk, static_pk, DSB_X25519_KEY_LEN);
+  rv = dsb_cert_sign(ann_ident->proof.cert, ann_ident->ed_seed,
+                     ann_ident->proof.ed_pk, ann_ident->proof.static_pk);
+  if (rv == 0) {
+    rv = dsb_identity_proof_verify(&ann_ident->proof, &check);
+  }
+  if (rv == 0 && !dsb_device_id_eq(&check, &ident->id)) {
+    rv = DSB_ERR_INTERNAL;
+  }
+  return rv;
 }
 
 /* "a.b.c.d:port" or "[v6]:port", numeric only. */
@@ -457,9 +509,10 @@ int main(int argc, char **argv) {
   const char *peers[DSB_DISC_UDP_MAX_PEERS];
   dsb_disc_udp_config cfg;
   dsb_disc_announce local;
-  dsb_identity ident;
+  dsb_identity ident, ann_ident;
   struct sockaddr_storage listen_addr;
-  int want_listen = 0, port_given = 0;
+  uint8_t claim_pk[DSB_X25519_KEY_LEN];
+  int want_listen = 0, port_given = 0, claim = 0;
   uint16_t session_port = 0;
   probe pr;
   unsigned long v;
@@ -506,6 +559,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--listen") == 0 && val &&
                parse_hostport(val, &listen_addr) == 0) {
       want_listen = 1;
+    } else if (strcmp(a, "--claim-static-key") == 0 && val &&
+               parse_hex(claim_pk, sizeof(claim_pk), val) == 0) {
+      claim = 1;
     } else {
       takes = 0;
       if (strcmp(a, "--no-multicast") == 0) {
@@ -531,6 +587,17 @@ int main(int argc, char **argv) {
             dsb_strerror(rv));
     return 1;
   }
+  if (claim) {
+    rv = probe_claim_static(&ann_ident, &ident, claim_pk);
+    if (rv != 0) {
+      dsb_identity_wipe(&ann_ident);
+      dsb_identity_wipe(&ident);
+      fprintf(stderr, "disc-probe: --claim-static-key: %s\n", dsb_strerror(rv));
+      return 1;
+    }
+  } else {
+    ann_ident = ident;
+  }
   char id[DSB_DEVICE_ID_TEXT_LEN + 1];
   dsb_device_id_format(id, &ident.id);
   signal(SIGPIPE, SIG_IGN);
@@ -540,6 +607,7 @@ int main(int argc, char **argv) {
      * announces is already accepting. */
     rv = probe_listen(&pr, &ident, &listen_addr, &session_port);
     if (rv != 0) {
+      dsb_identity_wipe(&ann_ident);
       dsb_identity_wipe(&ident);
       fprintf(stderr, "disc-probe: listen: %s\n", dsb_strerror(rv));
       return 1;
@@ -548,14 +616,16 @@ int main(int argc, char **argv) {
       local.session_port = session_port;
     }
   }
-  cfg.ident = &ident;
+  cfg.ident = &ann_ident;
   cfg.local = &local;
   cfg.on_peer = probe_on_peer;
   cfg.on_reject = probe_on_reject;
   cfg.ctx = &pr;
   cfg.log.fn = probe_on_log;
   rv = dsb_disc_udp_new(&pr.disc, pr.loop, &cfg);
-  dsb_identity_wipe(&ident); /* the driver and transport keep their copies */
+  /* The driver and transport keep their copies. */
+  dsb_identity_wipe(&ann_ident);
+  dsb_identity_wipe(&ident);
   if (rv != 0) {
     fprintf(stderr, "disc-probe: %s\n", dsb_strerror(rv));
     dsb_tcp_del(pr.tcp);
