@@ -859,19 +859,56 @@ static double bench_secs(const struct timeval *tv) {
  * ever makes a run slower. */
 #define BENCH_RUNS 3
 
+/* CPU seconds (user + sys) so far of this process (the receiver) and of
+ * its waited-for children (the senders). */
+typedef struct bench_cpu {
+  double rx, tx;
+} bench_cpu;
+
+static bench_cpu bench_cpu_now(void) {
+  struct rusage self, child;
+  bench_cpu c = {0, 0};
+  if (getrusage(RUSAGE_SELF, &self) == 0 &&
+      getrusage(RUSAGE_CHILDREN, &child) == 0) {
+    c.rx = bench_secs(&self.ru_utime) + bench_secs(&self.ru_stime);
+    c.tx = bench_secs(&child.ru_utime) + bench_secs(&child.ru_stime);
+  }
+  return c;
+}
+
+/* Adds one run's CPU seconds per GiB of each end, divided by the number
+ * of runs: the mean, not the least, because raw TCP's sender showed 0.04
+ * to 0.5 s/GiB across runs on one machine (probably loopback softirq work
+ * charged to ksoftirqd in some runs), and the least would keep the
+ * luckiest run. */
+static void bench_cpu_add(bench_cpu *sum, bench_cpu a, bench_cpu b,
+                          uint64_t total) {
+  double gib = (double)total / (double)(UINT64_C(1) << 30);
+  sum->rx += (b.rx - a.rx) / gib / BENCH_RUNS;
+  sum->tx += (b.tx - a.tx) / gib / BENCH_RUNS;
+}
+
 /* Raw TCP and mux throughput for the same bytes, runs interleaved so slow
- * phases of a shared machine hit both alike; the best of each. */
+ * phases of a shared machine hit both alike; the best of each, and the
+ * mean CPU per GiB of each end. */
 static int bench_best_pair(size_t nstreams, size_t size, uint64_t total,
-                           double *raw, double *mux) {
+                           double *raw, double *mux, bench_cpu *raw_cpu,
+                           bench_cpu *mux_cpu) {
   *raw = *mux = 0;
+  *raw_cpu = *mux_cpu = (bench_cpu){0, 0};
   for (int i = 0; i < BENCH_RUNS; ++i) {
+    bench_cpu c0 = bench_cpu_now();
     double r = bench_raw(total);
+    bench_cpu c1 = bench_cpu_now();
     double m = bench_mux(nstreams, size, total);
+    bench_cpu c2 = bench_cpu_now();
     if (r <= 0 || m <= 0) {
       return -1;
     }
     *raw = r > *raw ? r : *raw;
     *mux = m > *mux ? m : *mux;
+    bench_cpu_add(raw_cpu, c0, c1, total);
+    bench_cpu_add(mux_cpu, c1, c2, total);
   }
   return 0;
 }
@@ -967,9 +1004,11 @@ int main(void) {
     for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); ++c) {
       uint64_t vol = bench_volume(sizes[i]);
       double raw, mux;
-      char name[64];
+      bench_cpu raw_cpu, mux_cpu;
+      char name[64], base[64];
 
-      if (bench_best_pair(counts[c], sizes[i], vol, &raw, &mux) != 0) {
+      if (bench_best_pair(counts[c], sizes[i], vol, &raw, &mux, &raw_cpu,
+                          &mux_cpu) != 0) {
         fprintf(stderr, "bench_stream: %zu x %zu B failed\n", counts[c],
                 sizes[i]);
         failed = 1;
@@ -979,6 +1018,16 @@ int main(void) {
       snprintf(name, sizeof(name), "stream.mux.%zux%s", counts[c],
                bench_size_name(sizes[i]));
       failed |= bench_record(name, mux, "MB/s", "tcp.raw.same_bytes", raw);
+      /* CPU per GiB of each end beside raw TCP's for the same bytes: the
+       * cost of the mux and the crypto without the noise of T. */
+      snprintf(name, sizeof(name), "stream.cpu.%zux%s.receiver", counts[c],
+               bench_size_name(sizes[i]));
+      snprintf(base, sizeof(base), "tcp.raw.cpu.receiver");
+      failed |= bench_record(name, mux_cpu.rx, "s/GiB", base, raw_cpu.rx);
+      snprintf(name, sizeof(name), "stream.cpu.%zux%s.sender", counts[c],
+               bench_size_name(sizes[i]));
+      snprintf(base, sizeof(base), "tcp.raw.cpu.sender");
+      failed |= bench_record(name, mux_cpu.tx, "s/GiB", base, raw_cpu.tx);
       if (sizes[i] == 65536) {
         *(counts[c] == 1 ? &one64 : &eight64) = mux;
       }
