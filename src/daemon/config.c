@@ -243,6 +243,9 @@ static int config_string_key(const config_ctx *x, dsbd_config *cfg,
   if (rv) {
     return rv;
   }
+  if (!s) { /* json-c returns NULL only for a NULL object; keep it evident */
+    return config_fail(x, key, "expected a string");
+  }
   if (strcmp(key, "state_dir") == 0) {
     if (dsbd_config_set_str(cfg->state_dir, sizeof(cfg->state_dir), s)) {
       return config_fail(x, key, "expected a non-empty path");
