@@ -49,7 +49,9 @@ test: build
 	@{ echo 'subdirs("../normal")'; echo 'subdirs("../asan")'; \
 	   $(if $(HAVE_CLANG),echo 'subdirs("../fuzz")';) } > $(BUILD)/all/CTestTestfile.cmake
 	@cd $(BUILD)/all && ctest -j$(JOBS) --output-on-failure --timeout 900 2>&1 | \
-	  sed -u '/^Total Test time/d' ; exit $${PIPESTATUS[0]}
+	  awk '/^Total Test time/ { next } /^$$/ { blank++; next } \
+	       { while (blank > 0) { print ""; blank-- } print; fflush() }' ; \
+	  exit $${PIPESTATUS[0]}
 
 demo: build-normal
 	@scripts/demo.sh $(BUILD)/normal
